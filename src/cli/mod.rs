@@ -1,0 +1,222 @@
+//! Command-line interface: one file per subcommand, plus what they share (opening inputs,
+//! streaming records through the screener, reporting rejected records).
+
+mod eval;
+mod queue;
+mod score;
+mod submit;
+mod train;
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use rayon::prelude::*;
+
+use adscreen::ingest::{records, AdRecord, Format, Rejection};
+use adscreen::model::{Model, ScoredAd};
+use adscreen::queue::sqlite::DEFAULT_DB;
+use adscreen::queue::SqliteStore;
+use adscreen::Screener;
+
+/// Exit code when a command fails.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code when the command ran but some input records were rejected.
+pub const EXIT_REJECTED: u8 = 3;
+
+/// Ads scored in parallel at a time: bounds memory while keeping both cores busy.
+const CHUNK: usize = 2048;
+
+/// Screens foreign print-media ads for signs of human trafficking.
+#[derive(Parser)]
+#[command(name = "adscreen", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score ads and print one JSON object per ad (no store needed).
+    Score(score::Args),
+    /// Score ads, store them, and queue the flagged ones for analysts.
+    Submit(submit::Args),
+    /// List, show and triage the analysts' queue.
+    #[command(subcommand)]
+    Queue(queue::Command),
+    /// Train a model bundle on labeled ads.
+    Train(train::Args),
+    /// Evaluate a model bundle on labeled ads.
+    Eval(eval::Args),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Score(a) => score::run(a),
+        Command::Submit(a) => submit::run(a),
+        Command::Queue(c) => queue::run(c),
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => eval::run(a),
+    }
+}
+
+/// Options shared by the commands that read ads.
+#[derive(clap::Args)]
+struct InputOpts {
+    /// Input format; by default from the file extension (.jsonl, .csv, else plain text), JSONL for stdin.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
+
+/// Options shared by the commands that score.
+#[derive(clap::Args)]
+struct ModelOpts {
+    /// Model bundle directory [default: models/default]
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+}
+
+impl ModelOpts {
+    fn load(&self) -> Result<Model> {
+        Model::load(self.model.as_deref())
+    }
+}
+
+/// The store path: `--db`, else `$ADSCREEN_DB`, else `./adscreen.db`.
+#[derive(clap::Args)]
+struct DbOpts {
+    /// SQLite store [default: $ADSCREEN_DB, else ./adscreen.db]
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+}
+
+impl DbOpts {
+    fn open(&self) -> Result<SqliteStore> {
+        let path = self
+            .db
+            .clone()
+            .or_else(|| std::env::var_os("ADSCREEN_DB").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
+        SqliteStore::open(&path)
+    }
+}
+
+/// The user recorded on changes: `--user`, else the OS user.
+fn user_or_os(user: Option<String>) -> String {
+    user.or_else(|| {
+        ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok())
+    })
+    .filter(|u| !u.trim().is_empty())
+    .unwrap_or_else(|| "unknown".into())
+}
+
+/// An input file (or `-` for stdin) ready to read.
+struct Input {
+    name: String,
+    reader: Box<dyn BufRead + Send>,
+    format: Format,
+}
+
+fn open_input(path: &str, format: Option<Format>) -> Result<Input> {
+    if path == "-" {
+        return Ok(Input {
+            name: "<stdin>".into(),
+            reader: Box::new(BufReader::new(io::stdin())),
+            format: format.unwrap_or(Format::Jsonl),
+        });
+    }
+    let file = File::open(path).with_context(|| format!("cannot open {path}"))?;
+    Ok(Input {
+        name: path.to_string(),
+        reader: Box::new(BufReader::with_capacity(1 << 16, file)),
+        format: format.unwrap_or_else(|| Format::from_path(Path::new(path))),
+    })
+}
+
+/// Records read and rejected.
+#[derive(Default, Clone, Copy)]
+struct ReadCounts {
+    read: usize,
+    rejected: usize,
+}
+
+impl ReadCounts {
+    fn exit_code(self) -> ExitCode {
+        if self.rejected > 0 {
+            ExitCode::from(EXIT_REJECTED)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn report_rejection(r: &Rejection) {
+    eprintln!("adscreen: rejected {r}");
+}
+
+/// Streams an input through the screener in chunks of [`CHUNK`], scoring each chunk on all cores
+/// and handing the scored ads to `sink` in input order. Rejections go to stderr as they are met.
+fn screen_stream(
+    input: Input,
+    screener: &Screener,
+    mut sink: impl FnMut(Vec<ScoredAd>) -> Result<()>,
+) -> Result<ReadCounts> {
+    let mut counts = ReadCounts::default();
+    let mut it = records(input.reader, input.format, &input.name);
+    loop {
+        let mut chunk: Vec<AdRecord> = Vec::with_capacity(CHUNK);
+        for item in it.by_ref() {
+            counts.read += 1;
+            match item {
+                Ok(s) => chunk.push(s.record),
+                Err(r) => {
+                    counts.rejected += 1;
+                    report_rejection(&r);
+                }
+            }
+            if chunk.len() == CHUNK {
+                break;
+            }
+        }
+        if chunk.is_empty() {
+            return Ok(counts);
+        }
+        sink(chunk.into_par_iter().map(|r| screener.screen(r)).collect())?;
+    }
+}
+
+/// Reads every record of the given files (training and evaluation data). Records without a label
+/// are rejected with their file and line.
+fn read_labeled(paths: &[String]) -> Result<(Vec<AdRecord>, ReadCounts)> {
+    let mut out = Vec::new();
+    let mut counts = ReadCounts::default();
+    for path in paths {
+        let input = open_input(path, None)?;
+        for item in records(input.reader, input.format, &input.name) {
+            counts.read += 1;
+            let item = item.and_then(|s| match s.record.label {
+                Some(_) => Ok(s.record),
+                None => Err(Rejection {
+                    source: input.name.clone(),
+                    line: s.line,
+                    field: Some("label".into()),
+                    reason: "missing: training and evaluation data need 0 or 1".into(),
+                }),
+            });
+            match item {
+                Ok(r) => out.push(r),
+                Err(r) => {
+                    counts.rejected += 1;
+                    report_rejection(&r);
+                }
+            }
+        }
+    }
+    Ok((out, counts))
+}

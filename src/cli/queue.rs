@@ -1,0 +1,304 @@
+//! `adscreen queue …`: list, show and triage the analysts' queue.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use serde_json::Value;
+
+use super::{user_or_os, DbOpts};
+use adscreen::ingest::Lang;
+use adscreen::queue::{Filter, Label, Status, Store, StoredAd};
+use adscreen::taxonomy::Indicator;
+
+/// Subcommands of `queue`.
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// List queued ads, highest score first.
+    List(ListArgs),
+    /// Show one ad: text with evidence marked, translation, scores, entities, history.
+    Show(ShowArgs),
+    /// Label an ad suspicious or benign (a new ad moves to in_review).
+    Label(LabelArgs),
+    /// Escalate an ad as a lead.
+    Escalate(ChangeArgs),
+    /// Dismiss an ad.
+    Dismiss(ChangeArgs),
+}
+
+/// Arguments of `queue list`.
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Only ads in this state.
+    #[arg(long, value_enum)]
+    status: Option<Status>,
+    /// Only ads in this language (es, en, zh, ru).
+    #[arg(long)]
+    lang: Option<Lang>,
+    /// Only ads from this office.
+    #[arg(long)]
+    office: Option<String>,
+    /// Only ads scoring at least this.
+    #[arg(long)]
+    min_score: Option<f32>,
+    /// Only ads where the model flagged this indicator (e.g. travel_arranged).
+    #[arg(long)]
+    indicator: Option<Indicator>,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    db: DbOpts,
+}
+
+/// Arguments of `queue show`.
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    /// Store id (from `queue list`).
+    id: i64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    db: DbOpts,
+}
+
+/// Arguments of `queue label`.
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("verdict").required(true).args(["suspicious", "benign"])))]
+pub struct LabelArgs {
+    /// Store id.
+    id: i64,
+    /// The ad is suspicious.
+    #[arg(long)]
+    suspicious: bool,
+    /// The ad is benign.
+    #[arg(long)]
+    benign: bool,
+    /// Indicator tags seen, comma-separated (e.g. travel_arranged,vague_employer).
+    #[arg(long, value_delimiter = ',')]
+    indicators: Vec<Indicator>,
+    /// Why.
+    #[arg(long)]
+    note: Option<String>,
+    /// Who [default: the OS user]
+    #[arg(long)]
+    user: Option<String>,
+    #[command(flatten)]
+    db: DbOpts,
+}
+
+/// Arguments of `queue escalate` and `queue dismiss`.
+#[derive(clap::Args)]
+pub struct ChangeArgs {
+    /// Store id.
+    id: i64,
+    /// Why.
+    #[arg(long)]
+    note: Option<String>,
+    /// Who [default: the OS user]
+    #[arg(long)]
+    user: Option<String>,
+    #[command(flatten)]
+    db: DbOpts,
+}
+
+/// Runs a `queue` subcommand.
+pub fn run(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::List(a) => list(a),
+        Command::Show(a) => show(a),
+        Command::Label(a) => {
+            let label = Label {
+                suspicious: a.suspicious,
+                indicators: a.indicators,
+            };
+            let status =
+                a.db.open()?
+                    .label(a.id, &label, &user_or_os(a.user), a.note.as_deref())?;
+            println!(
+                "ad {} labelled {}; status {status}",
+                a.id,
+                if label.suspicious {
+                    "suspicious"
+                } else {
+                    "benign"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Escalate(a) => change(a, Status::Escalated),
+        Command::Dismiss(a) => change(a, Status::Dismissed),
+    }
+}
+
+fn change(a: ChangeArgs, to: Status) -> Result<ExitCode> {
+    a.db.open()?
+        .transition(a.id, to, &user_or_os(a.user), a.note.as_deref())?;
+    println!("ad {} is now {to}", a.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(a: ListArgs) -> Result<ExitCode> {
+    let filter = Filter {
+        status: a.status,
+        lang: a.lang,
+        office: a.office,
+        min_score: a.min_score,
+        indicator: a.indicator,
+        limit: a.limit,
+    };
+    let items = a.db.open()?.list(&filter)?;
+    if a.json {
+        for item in &items {
+            println!("{}", serde_json::to_string(item)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:>6}  {:>5}  {:<4} {:<10} {:<16} {:<44} TEXT",
+        "ID", "SCORE", "LANG", "STATUS", "OFFICE", "TOP INDICATORS"
+    );
+    for i in &items {
+        let tops: Vec<String> = i
+            .top_indicators
+            .iter()
+            .map(|(k, s)| format!("{k} {s:.2}"))
+            .collect();
+        println!(
+            "{:>6}  {:>5.3}  {:<4} {:<10} {:<16} {:<44} {}",
+            i.id,
+            i.score,
+            i.lang.as_deref().unwrap_or("-"),
+            i.status,
+            i.office
+                .as_deref()
+                .unwrap_or("-")
+                .chars()
+                .take(16)
+                .collect::<String>(),
+            tops.join(", "),
+            i.preview
+        );
+    }
+    if items.is_empty() {
+        println!("(no queued ads match)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(a: ShowArgs) -> Result<ExitCode> {
+    let Some(ad) = a.db.open()?.get(a.id)? else {
+        bail!(
+            "no ad with id {} in the store: `adscreen queue list` shows the ids",
+            a.id
+        );
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&ad)?);
+    } else {
+        print!("{}", render(&ad));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A readable page for one ad: evidence marked in the text as `[[…]]¹` with a legend.
+fn render(ad: &StoredAd) -> String {
+    let s = &ad.scored;
+    let mut out = format!(
+        "ad {} ({})  status: {}  score: {}  flagged: {}\nlanguage: {} (declared {}, confidence {})  office: {}  model: {}\n",
+        ad.id,
+        s["id"].as_str().unwrap_or(""),
+        ad.status.map_or("not queued".into(), |st| st.to_string()),
+        s["score"],
+        s["flagged"],
+        s["lang"],
+        s["lang_declared"],
+        s["lang_confidence"],
+        ad.metadata["office"].as_str().unwrap_or("-"),
+        s["model_version"].as_str().unwrap_or("")
+    );
+    let evidence = s["evidence"].as_array().cloned().unwrap_or_default();
+    out += &format!("\n— text —\n{}\n", mark(&ad.text, &evidence, "text"));
+    if let Some(t) = &ad.translation {
+        out += &format!("\n— translation —\n{}\n", mark(t, &evidence, "translation"));
+    }
+    out += "\n— evidence —\n";
+    for (n, e) in evidence.iter().enumerate() {
+        let ind = e["indicator"].as_str().unwrap_or("overall");
+        out += &format!(
+            "  [{}] {:<22} {:+.3}  {} \"{}\"\n",
+            n + 1,
+            ind,
+            e["weight"].as_f64().unwrap_or(0.0),
+            e["field"].as_str().unwrap_or(""),
+            e["text"].as_str().unwrap_or("")
+        );
+    }
+    out += "\n— indicators —\n";
+    if let Some(m) = s["indicators"].as_object() {
+        for (k, v) in m {
+            let p = v.as_f64().unwrap_or(0.0);
+            out += &format!(
+                "  {k:<22} {p:.3} {}\n",
+                "█".repeat((p * 20.0).round() as usize)
+            );
+        }
+    }
+    out += &format!("\n— entities —\n  {}\n", s["entities"]);
+    if let Some(l) = &ad.label {
+        out += &format!(
+            "\n— label —\n  {} {:?}\n",
+            if l.suspicious { "suspicious" } else { "benign" },
+            l.indicators.iter().map(|i| i.id()).collect::<Vec<_>>()
+        );
+    }
+    out += "\n— history —\n";
+    for e in &ad.history {
+        let from = e.from_status.map_or("-".into(), |s| s.to_string());
+        let to = e.to_status.map_or("-".into(), |s| s.to_string());
+        out += &format!(
+            "  {}  {:<12} {:<10} {from} → {to}  {}\n",
+            e.at,
+            e.user,
+            e.action,
+            e.note.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
+/// The text with the evidence spans of `field` wrapped as `[[span]]n`; overlapping spans after
+/// the first are listed in the legend only.
+fn mark(text: &str, evidence: &[Value], field: &str) -> String {
+    let mut spans: Vec<(usize, usize, usize)> = evidence
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["field"] == field)
+        .filter_map(|(n, e)| {
+            Some((
+                e["start"].as_u64()? as usize,
+                e["end"].as_u64()? as usize,
+                n + 1,
+            ))
+        })
+        .collect();
+    spans.sort();
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut at = 0;
+    for (start, end, n) in spans {
+        if start < at || end > chars.len() {
+            continue;
+        }
+        out.extend(&chars[at..start]);
+        out += "[[";
+        out.extend(&chars[start..end]);
+        out += &format!("]]{n}");
+        at = end;
+    }
+    out.extend(&chars[at..]);
+    out
+}

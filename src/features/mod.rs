@@ -1,0 +1,299 @@
+//! Stage 2 — features: tokens and the sparse vector the classifiers read.
+//!
+//! The tokenizer is a Hugging Face BPE trained on `corpora/` over text that stage 1 normalized
+//! (so `tokenizer.json` has no normalizer of its own). Its pre-tokenizer splits on whitespace,
+//! punctuation and script changes, so Chinese without spaces becomes multi-character pieces
+//! (`包吃包住`) learned from the corpus. Features are the token ids and the pairs of adjacent ids,
+//! kept when they occur in at least `min_df` training texts; a text's vector is binary and
+//! L2-normalized, so a long portal ad does not score higher for being long.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::models::TrainerWrapper;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::unicode_scripts::UnicodeScripts;
+use tokenizers::pre_tokenizers::whitespace::Whitespace;
+use tokenizers::{AddedToken, Tokenizer};
+
+use crate::ingest::{IngestedAd, Normalized};
+
+/// The token standing for characters the tokenizer never saw in training.
+const UNK: &str = "[UNK]";
+
+/// Marks a unigram in a [`FeatureKey`].
+const UNIGRAM: u32 = u32::MAX;
+
+/// A feature: `(token, UNIGRAM)` or `(token, next token)`.
+pub type FeatureKey = (u32, u32);
+
+/// Which text of the ad a field's features come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Field {
+    /// The ad as printed.
+    Text,
+    /// The supplied translation.
+    Translation,
+}
+
+/// A token with its char offsets in the normalized text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    /// Vocabulary id.
+    pub id: u32,
+    /// First char, in the normalized text.
+    pub start: usize,
+    /// One past the last char, in the normalized text.
+    pub end: usize,
+}
+
+/// The features of one text of an ad.
+#[derive(Debug, Clone)]
+pub struct FieldFeatures {
+    /// Which text.
+    pub field: Field,
+    /// Its tokens, in order.
+    pub tokens: Vec<Token>,
+    /// Feature columns present, sorted and unique; each has the value `weight`.
+    pub columns: Vec<u32>,
+    /// The value of every present column (binary features, L2-normalized).
+    pub weight: f32,
+}
+
+/// The features of an ad: its text, and its translation when it has one.
+#[derive(Debug, Clone)]
+pub struct FeatureVector {
+    /// One entry per text.
+    pub fields: Vec<FieldFeatures>,
+}
+
+/// Turns normalized text into features: the tokenizer plus the feature vocabulary.
+#[derive(Clone)]
+pub struct Featurizer {
+    tokenizer: Tokenizer,
+    columns: HashMap<FeatureKey, u32>,
+    keys: Vec<FeatureKey>,
+}
+
+impl Featurizer {
+    /// A featurizer over a trained tokenizer and a feature vocabulary (column i is `keys[i]`).
+    pub fn new(tokenizer: Tokenizer, keys: Vec<FeatureKey>) -> Self {
+        let columns = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (*k, i as u32))
+            .collect();
+        Featurizer {
+            tokenizer,
+            columns,
+            keys,
+        }
+    }
+
+    /// Loads `tokenizer.json`.
+    pub fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
+        Tokenizer::from_file(path)
+            .map_err(|e| anyhow!("cannot load tokenizer {}: {e}", path.display()))
+    }
+
+    /// Saves `tokenizer.json`.
+    pub fn save_tokenizer(&self, path: &Path) -> Result<()> {
+        self.tokenizer
+            .save(path, false)
+            .map_err(|e| anyhow!("cannot save tokenizer {}: {e}", path.display()))
+    }
+
+    /// The feature vocabulary, column by column.
+    pub fn keys(&self) -> &[FeatureKey] {
+        &self.keys
+    }
+
+    /// The number of feature columns.
+    pub fn width(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The vocabulary string of a token (for reports).
+    pub fn token_str(&self, id: u32) -> String {
+        self.tokenizer.id_to_token(id).unwrap_or_default()
+    }
+
+    /// Tokenizes a normalized text.
+    pub fn tokens(&self, text: &Normalized) -> Vec<Token> {
+        tokenize(&self.tokenizer, &text.text)
+    }
+
+    /// The features of an ad's text and translation.
+    pub fn featurize(&self, ad: &IngestedAd) -> FeatureVector {
+        let mut fields = vec![self.field(Field::Text, &ad.text)];
+        if let Some(t) = &ad.translation {
+            fields.push(self.field(Field::Translation, t));
+        }
+        FeatureVector { fields }
+    }
+
+    /// The features of one normalized text.
+    pub fn field(&self, field: Field, text: &Normalized) -> FieldFeatures {
+        let tokens = self.tokens(text);
+        let mut columns: Vec<u32> = feature_keys(&tokens)
+            .filter_map(|k| self.columns.get(&k).copied())
+            .collect();
+        columns.sort_unstable();
+        columns.dedup();
+        let weight = if columns.is_empty() {
+            0.0
+        } else {
+            1.0 / (columns.len() as f32).sqrt()
+        };
+        FieldFeatures {
+            field,
+            tokens,
+            columns,
+            weight,
+        }
+    }
+
+    /// The columns a token takes part in, with the token's share of each: all of its unigram,
+    /// half of each bigram with a neighbour.
+    pub fn token_columns(
+        &self,
+        tokens: &[Token],
+        i: usize,
+    ) -> impl Iterator<Item = (u32, f32)> + '_ {
+        let id = tokens[i].id;
+        let prev = i.checked_sub(1).map(|p| ((tokens[p].id, id), 0.5));
+        let next = tokens.get(i + 1).map(|n| ((id, n.id), 0.5));
+        [Some(((id, UNIGRAM), 1.0)), prev, next]
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, share)| self.columns.get(&k).map(|&c| (c, share)))
+    }
+}
+
+/// Tokenizes with char offsets; an empty text has no tokens.
+fn tokenize(tokenizer: &Tokenizer, text: &str) -> Vec<Token> {
+    let Ok(enc) = tokenizer.encode_char_offsets(text, false) else {
+        return Vec::new();
+    };
+    enc.get_ids()
+        .iter()
+        .zip(enc.get_offsets())
+        .map(|(&id, &(start, end))| Token { id, start, end })
+        .collect()
+}
+
+/// Every feature key of a token sequence: unigrams and adjacent pairs, with repeats.
+pub fn feature_keys(tokens: &[Token]) -> impl Iterator<Item = FeatureKey> + '_ {
+    let unigrams = tokens.iter().map(|t| (t.id, UNIGRAM));
+    let bigrams = tokens.windows(2).map(|w| (w[0].id, w[1].id));
+    unigrams.chain(bigrams)
+}
+
+/// Trains the BPE tokenizer on normalized texts.
+pub fn train_tokenizer(texts: &[&str], vocab_size: usize) -> Result<Tokenizer> {
+    let model = BPE::builder()
+        .unk_token(UNK.into())
+        .fuse_unk(true)
+        .build()
+        .map_err(|e| anyhow!("BPE: {e}"))?;
+    let mut tokenizer = Tokenizer::new(model);
+    tokenizer.with_pre_tokenizer(Some(Sequence::new(vec![
+        Whitespace {}.into(),
+        UnicodeScripts::new().into(),
+    ])));
+    let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+        .vocab_size(vocab_size)
+        .min_frequency(2)
+        .show_progress(false)
+        .special_tokens(vec![AddedToken::from(UNK, true)])
+        .build()
+        .into();
+    tokenizer
+        .train(&mut trainer, texts.iter().copied())
+        .map_err(|e| anyhow!("training the tokenizer: {e}"))?;
+    Ok(tokenizer)
+}
+
+/// Chooses the feature vocabulary: keys found in at least `min_df` of the token sequences, most
+/// frequent first, at most `max_features`.
+pub fn select_features(docs: &[Vec<Token>], min_df: usize, max_features: usize) -> Vec<FeatureKey> {
+    let mut df: HashMap<FeatureKey, usize> = HashMap::new();
+    for tokens in docs {
+        let mut keys: Vec<FeatureKey> = feature_keys(tokens).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for k in keys {
+            *df.entry(k).or_default() += 1;
+        }
+    }
+    let mut kept: Vec<(FeatureKey, usize)> = df.into_iter().filter(|&(_, n)| n >= min_df).collect();
+    kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    kept.truncate(max_features);
+    kept.into_iter().map(|(k, _)| k).collect()
+}
+
+/// Reads a tokenizer and checks it is one this version can use.
+pub fn tokenizer_from_bytes(bytes: &[u8]) -> Result<Tokenizer> {
+    let text = std::str::from_utf8(bytes).context("tokenizer.json is not UTF-8")?;
+    text.parse::<Tokenizer>()
+        .map_err(|e| anyhow!("tokenizer.json: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::normalize;
+
+    fn corpus() -> Vec<Normalized> {
+        [
+            "包吃包住 月入过万 招聘女服务员",
+            "包吃包住 工厂招聘 月入过万",
+            "se busca personal para hotel, pasaje pagado",
+            "se busca chofer con licencia",
+            "требуются девушки, проживание бесплатно",
+        ]
+        .iter()
+        .map(|t| normalize(t))
+        .collect()
+    }
+
+    #[test]
+    fn learns_chinese_pieces_and_maps_offsets() {
+        let docs = corpus();
+        let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
+        let tok = train_tokenizer(&texts, 300).unwrap();
+        let f = Featurizer::new(tok, vec![]);
+        let text = normalize("急招：包吃包住");
+        let tokens = f.tokens(&text);
+        let pieces: Vec<String> = tokens
+            .iter()
+            .map(|t| {
+                text.text
+                    .chars()
+                    .skip(t.start)
+                    .take(t.end - t.start)
+                    .collect()
+            })
+            .collect();
+        assert!(pieces.contains(&"包吃包住".to_string()), "{pieces:?}");
+    }
+
+    #[test]
+    fn vectors_are_binary_and_normalized() {
+        let docs = corpus();
+        let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
+        let tok = train_tokenizer(&texts, 300).unwrap();
+        let plain = Featurizer::new(tok, vec![]);
+        let seqs: Vec<_> = docs.iter().map(|d| plain.tokens(d)).collect();
+        let keys = select_features(&seqs, 2, 1000);
+        assert!(!keys.is_empty());
+        let f = Featurizer::new(plain.tokenizer.clone(), keys);
+        let v = f.field(Field::Text, &normalize("包吃包住 包吃包住 月入过万"));
+        assert!(!v.columns.is_empty());
+        let norm: f32 = v.columns.iter().map(|_| v.weight * v.weight).sum();
+        assert!((norm - 1.0).abs() < 1e-5);
+    }
+}

@@ -1,0 +1,18 @@
+//! The `adscreen` command: parses arguments and hands over to the library's stages.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("adscreen: error: {e:#}");
+            ExitCode::from(cli::EXIT_ERROR)
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! `adscreen train` and `adscreen eval`: a bundle that loads, scores and reports; a tampered one
+//! is refused.
+
+mod common;
+use common::{data, run};
+
+#[test]
+fn trains_a_bundle_that_scores_and_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let out_s = out.to_str().unwrap();
+    let r = run(&[
+        "train",
+        "--data",
+        &data("labeled.jsonl"),
+        "--out",
+        out_s,
+        "--vocab-size",
+        "2000",
+        "--folds",
+        "3",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for f in ["manifest.json", "tokenizer.json", "weights.safetensors"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["training_data"]["ads"], 160);
+    for lang in ["es", "en", "zh", "ru"] {
+        let pr = manifest["metrics"][lang]["pr_auc"].as_f64().unwrap();
+        assert!(pr > 0.5, "{lang} held-out PR-AUC {pr}");
+    }
+    assert!(manifest["threshold_rule"]
+        .as_str()
+        .unwrap()
+        .contains("recall"));
+    assert_eq!(
+        manifest["indicator_thresholds"].as_object().unwrap().len(),
+        11
+    );
+
+    let scored = run(&["score", &data("ads.jsonl"), "--model", out_s]);
+    assert_eq!(scored.code, 0, "{}", scored.stderr);
+    assert_eq!(scored.json_lines().len(), 8);
+
+    let eval = run(&["eval", "--model", out_s, "--data", &data("labeled.jsonl")]);
+    assert_eq!(eval.code, 0, "{}", eval.stderr);
+    for part in [
+        "PR-AUC",
+        "ROC-AUC",
+        "overall",
+        "es",
+        "zh",
+        "travel_arranged",
+        "calibration",
+    ] {
+        assert!(
+            eval.stdout.contains(part),
+            "missing {part}:\n{}",
+            eval.stdout
+        );
+    }
+    let json = run(&[
+        "eval",
+        "--model",
+        out_s,
+        "--data",
+        &data("labeled.jsonl"),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(report["metrics"]["ru"]["pr_auc"].as_f64().unwrap() > 0.5);
+
+    // Alter the weights: the bundle must be refused.
+    let weights = out.join("weights.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(&weights, bytes).unwrap();
+    let refused = run(&["score", &data("ads.jsonl"), "--model", out_s]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("checksum mismatch"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn training_data_needs_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(&[
+        "train",
+        "--data",
+        &data("ads.jsonl"),
+        "--out",
+        dir.path().join("m").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("field `label`: missing"), "{}", r.stderr);
+}
+
+#[test]
+fn the_shipped_model_loads_with_its_manifest() {
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(common::root().join("models/default/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["format_version"], 1);
+    let t = manifest["threshold"].as_f64().unwrap();
+    assert!(t > 0.0 && t < 1.0);
+}
