@@ -88,6 +88,36 @@ fn trains_a_bundle_that_scores_and_evaluates() {
 }
 
 #[test]
+fn training_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = |name: &str| {
+        let out = dir.path().join(name);
+        let r = run(&[
+            "train",
+            "--data",
+            &data("labeled.jsonl"),
+            "--out",
+            out.to_str().unwrap(),
+            "--vocab-size",
+            "1000",
+            "--folds",
+            "2",
+            "--max-iterations",
+            "30",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        out
+    };
+    let (a, b) = (train("a"), train("b"));
+    for f in ["tokenizer.json", "weights.safetensors"] {
+        assert!(
+            std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+            "{f} differs between two runs"
+        );
+    }
+}
+
+#[test]
 fn training_data_needs_labels() {
     let dir = tempfile::tempdir().unwrap();
     let r = run(&[

@@ -173,9 +173,40 @@ impl Featurizer {
     }
 }
 
+/// Masks the digits of every run of three or more with `0`, char for char (offsets stay valid).
+///
+/// Phone numbers, prices and licence numbers differ in every ad; their exact digits teach the
+/// model nothing that carries over (and writers' habits, like `555` numbers, that mislead it),
+/// while their shape does. One- and two-digit numbers (ages, hours) are kept.
+pub fn mask_digits(text: &str) -> std::borrow::Cow<'_, str> {
+    let mut out: Option<Vec<u8>> = None;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let end = bytes[i..]
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .map_or(bytes.len(), |p| i + p);
+        if end - i >= 3 && bytes[i..end].iter().any(|&b| b != b'0') {
+            out.get_or_insert_with(|| bytes.to_vec())[i..end].fill(b'0');
+        }
+        i = end;
+    }
+    match out {
+        None => std::borrow::Cow::Borrowed(text),
+        Some(masked) => std::borrow::Cow::Owned(
+            String::from_utf8(masked).expect("ASCII digits replaced by ASCII digits"),
+        ),
+    }
+}
+
 /// Tokenizes with char offsets; an empty text has no tokens.
 fn tokenize(tokenizer: &Tokenizer, text: &str) -> Vec<Token> {
-    let Ok(enc) = tokenizer.encode_char_offsets(text, false) else {
+    let Ok(enc) = tokenizer.encode_char_offsets(mask_digits(text).as_ref(), false) else {
         return Vec::new();
     };
     enc.get_ids()
@@ -212,7 +243,10 @@ pub fn train_tokenizer(texts: &[&str], vocab_size: usize) -> Result<Tokenizer> {
         .build()
         .into();
     tokenizer
-        .train(&mut trainer, texts.iter().copied())
+        .train(
+            &mut trainer,
+            texts.iter().map(|t| mask_digits(t).into_owned()),
+        )
         .map_err(|e| anyhow!("training the tokenizer: {e}"))?;
     Ok(tokenizer)
 }
@@ -258,6 +292,19 @@ mod tests {
         .iter()
         .map(|t| normalize(t))
         .collect()
+    }
+
+    #[test]
+    fn masks_long_digit_runs_only() {
+        assert_eq!(
+            mask_digits("tel 0917 555 0101, 18-25 años, $3,500"),
+            "tel 0000 000 0000, 18-25 años, $3,000"
+        );
+        assert_eq!(mask_digits("电话13800138000"), "电话00000000000");
+        assert!(matches!(
+            mask_digits("sin números"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -437,3 +437,46 @@ fn preview(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_a_versioned_wal_store_and_reopens_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len());
+        let mode: String = store
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        drop(store);
+        assert_eq!(
+            SqliteStore::open(&path).unwrap().schema_version().unwrap(),
+            MIGRATIONS.len()
+        );
+    }
+
+    #[test]
+    fn refuses_a_store_from_a_newer_adscreen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let err = SqliteStore::open(&path).err().unwrap();
+        assert!(format!("{err:#}").contains("upgrade adscreen"), "{err:#}");
+    }
+
+    #[test]
+    fn workflow_allows_only_forward_moves() {
+        assert!(Status::New.can_become(Status::InReview));
+        assert!(Status::InReview.can_become(Status::Escalated));
+        assert!(!Status::Dismissed.can_become(Status::Escalated));
+        assert!(!Status::Escalated.can_become(Status::New));
+    }
+}
