@@ -69,8 +69,8 @@ pub struct ShowArgs {
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("verdict").required(true).args(["suspicious", "benign"])))]
 pub struct LabelArgs {
-    /// Store id.
-    id: i64,
+    #[command(flatten)]
+    change: ChangeArgs,
     /// The ad is suspicious.
     #[arg(long)]
     suspicious: bool,
@@ -80,17 +80,9 @@ pub struct LabelArgs {
     /// Indicator tags seen, comma-separated (e.g. travel_arranged,vague_employer).
     #[arg(long, value_delimiter = ',')]
     indicators: Vec<Indicator>,
-    /// Why.
-    #[arg(long)]
-    note: Option<String>,
-    /// Who [default: the OS user]
-    #[arg(long)]
-    user: Option<String>,
-    #[command(flatten)]
-    db: DbOpts,
 }
 
-/// Arguments of `queue escalate` and `queue dismiss`.
+/// Arguments of `queue escalate` and `queue dismiss` (and the common part of `queue label`).
 #[derive(clap::Args)]
 pub struct ChangeArgs {
     /// Store id.
@@ -115,18 +107,16 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 suspicious: a.suspicious,
                 indicators: a.indicators,
             };
+            let c = a.change;
             let status =
-                a.db.open()?
-                    .label(a.id, &label, &user_or_os(a.user), a.note.as_deref())?;
-            println!(
-                "ad {} labelled {}; status {status}",
-                a.id,
-                if label.suspicious {
-                    "suspicious"
-                } else {
-                    "benign"
-                }
-            );
+                c.db.open()?
+                    .label(c.id, &label, &user_or_os(c.user), c.note.as_deref())?;
+            let verdict = if label.suspicious {
+                "suspicious"
+            } else {
+                "benign"
+            };
+            println!("ad {} labelled {verdict}; status {status}", c.id);
             Ok(ExitCode::SUCCESS)
         }
         Command::Escalate(a) => change(a, Status::Escalated),
