@@ -48,6 +48,23 @@ use phonenumber::{Mode, PhoneNumber, Type};
 use regex::{Captures, Regex};
 use serde::{Deserialize, Serialize};
 
+/// Gives phonenumber's metadata database a regex cache large enough for every pattern it uses.
+///
+/// phonenumber 0.3 compiles its metadata patterns lazily into one 100-entry LRU cache behind a
+/// mutex. Ads from a dozen countries use more patterns than that, so the cache thrashes and every
+/// thread recompiles regexes under the lock: scoring on two threads was slower than on one.
+/// Swapping in a cache that holds all of them makes each pattern compile once.
+fn widen_phone_regex_cache() {
+    static WIDENED: std::sync::Once = std::sync::Once::new();
+    WIDENED.call_once(|| {
+        let cache = DATABASE.cache();
+        let mut guard = cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *guard = regex_cache::RegexCache::new(16_384);
+    });
+}
+
 /// Everything the extractor found in one ad text.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Entities {
@@ -104,6 +121,7 @@ fn extend_unique<T: Debug>(into: &mut Vec<T>, new: impl IntoIterator<Item = T>) 
 
 /// Extract entities from one ad text; `region` reads numbers printed without a country code.
 pub fn extract(text: &str, region: Option<Id>) -> Entities {
+    widen_phone_regex_cache();
     let links = find_links(text);
     let money = find_money(text, region);
     let mut blocked: Vec<Span> = DATE.find_iter(text).map(|m| (m.start(), m.end())).collect();

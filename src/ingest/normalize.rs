@@ -158,12 +158,54 @@ fn rejoin_dodges(text: Normalized) -> Normalized {
         Regex::new(r"\s*(?:[(\[]\s*(?:at|arroba|собака)\s*[)\]]|\s(?:at|arroba|собака)\s+(?:(gmail|hotmail|yahoo|outlook|mail|yandex|qq|163|126|icloud|proton)))\s*")
             .expect("valid regex")
     });
-    let text = rewrite(text, &SPACED, |caps| caps[0].split(' ').collect());
-    let text = rewrite(text, &DOT, |caps| format!(".{}", &caps[1]));
-    rewrite(text, &AT, |caps| {
-        let domain = caps.get(1).map_or("", |m| m.as_str());
-        format!("@{domain}")
-    })
+    // The regexes need Unicode word boundaries, which send the regex crate to its slow engine:
+    // cheap checks skip them for the ~all ads that have nothing to rejoin.
+    let mut text = text;
+    if has_spaced_run(&text.text) {
+        text = rewrite(text, &SPACED, |caps| caps[0].split(' ').collect());
+    }
+    if ["dot", "punto", "точка"]
+        .iter()
+        .any(|w| text.text.contains(w))
+    {
+        text = rewrite(text, &DOT, |caps| format!(".{}", &caps[1]));
+    }
+    if might_spell_at(&text.text) {
+        text = rewrite(text, &AT, |caps| {
+            let domain = caps.get(1).map_or("", |m| m.as_str());
+            format!("@{domain}")
+        });
+    }
+    text
+}
+
+/// Whether the text has four single characters in a row separated by spaces (a superset of what
+/// the `SPACED` regex rejoins; whitespace is already collapsed to single spaces).
+fn has_spaced_run(text: &str) -> bool {
+    let mut run = 0;
+    for token in text.split(' ') {
+        // One char, possibly followed by punctuation (`0,` ends `2 2 3 0, 5°`).
+        let mut chars = token.chars();
+        let single = chars.next().is_some() && chars.next().is_none_or(|c| !c.is_alphanumeric());
+        run = if single { run + 1 } else { 0 };
+        if run >= 4 {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether the text may spell `@` as a word (`(at)`, `arroba`, `ana at gmail`).
+fn might_spell_at(text: &str) -> bool {
+    ["(at)", "[at]", "arroba", "собака"]
+        .iter()
+        .any(|w| text.contains(w))
+        || (text.contains(" at ")
+            && [
+                "mail", "yahoo", "yandex", "qq", "163", "126", "icloud", "proton",
+            ]
+            .iter()
+            .any(|d| text.contains(d)))
 }
 
 /// Replaces every match of `re` with what `replace` returns, keeping the origin map: the last
@@ -234,6 +276,15 @@ mod tests {
         assert_eq!(norm("jobs (at) gmail dot com"), "jobs@gmail.com");
         assert_eq!(norm("ana at gmail.com"), "ana@gmail.com");
         assert_eq!(norm("a la una y a las dos"), "a la una y a las dos");
+    }
+
+    #[test]
+    fn spots_spaced_runs_cheaply() {
+        assert!(has_spaced_run("llama al 5 5 5 1"));
+        assert!(has_spaced_run("w h a t s"));
+        assert!(!has_spaced_run("a la una y a las dos"));
+        assert!(!has_spaced_run("ordinary words only"));
+        assert!(has_spaced_run("av. cabildo 2 2 3 0, 5°"));
     }
 
     #[test]
