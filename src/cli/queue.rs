@@ -148,7 +148,7 @@ fn list(a: ListArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:>6}  {:>5}  {:<4} {:<10} {:<16} {:<44} TEXT",
+        "{:>6}  {:>5}  {:<4} {:<10} {:<16} {:<66} TEXT",
         "ID", "SCORE", "LANG", "STATUS", "OFFICE", "TOP INDICATORS"
     );
     for i in &items {
@@ -158,7 +158,7 @@ fn list(a: ListArgs) -> Result<ExitCode> {
             .map(|(k, s)| format!("{k} {s:.2}"))
             .collect();
         println!(
-            "{:>6}  {:>5.3}  {:<4} {:<10} {:<16} {:<44} {}",
+            "{:>6}  {:>5.3}  {:<4} {:<10} {:<16} {:<66} {}",
             i.id,
             i.score,
             i.lang.as_deref().unwrap_or("-"),
