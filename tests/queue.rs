@@ -210,18 +210,19 @@ fn show_marks_evidence_in_the_text() {
     let id = queue_ids(&db, &[])[0].to_string();
     let r = run(&["queue", "show", &id, "--db", &db.path]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    for part in [
-        "— text —",
-        "[[",
-        "]]1",
-        "— evidence —",
-        "— indicators —",
-        "— entities —",
-        "— history —",
-        "submitted",
-    ] {
-        assert!(r.stdout.contains(part), "missing {part}:\n{}", r.stdout);
-    }
+    common::assert_shows(
+        &r.stdout,
+        &[
+            "— text —",
+            "[[",
+            "]]1",
+            "— evidence —",
+            "— indicators —",
+            "— entities —",
+            "— history —",
+            "submitted",
+        ],
+    );
 }
 
 #[test]

@@ -46,21 +46,18 @@ fn trains_a_bundle_that_scores_and_evaluates() {
 
     let eval = run(&["eval", "--model", out_s, "--data", &data("labeled.jsonl")]);
     assert_eq!(eval.code, 0, "{}", eval.stderr);
-    for part in [
-        "PR-AUC",
-        "ROC-AUC",
-        "overall",
-        "es",
-        "zh",
-        "travel_arranged",
-        "calibration",
-    ] {
-        assert!(
-            eval.stdout.contains(part),
-            "missing {part}:\n{}",
-            eval.stdout
-        );
-    }
+    common::assert_shows(
+        &eval.stdout,
+        &[
+            "PR-AUC",
+            "ROC-AUC",
+            "overall",
+            "es",
+            "zh",
+            "travel_arranged",
+            "calibration",
+        ],
+    );
     let json = run(&[
         "eval",
         "--model",

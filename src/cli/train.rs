@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long, default_value_t = 12_000)]
     vocab_size: usize,
     /// L2 penalty of the classifiers (larger is smoother).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.25)]
     alpha: f32,
     /// Keep features seen in at least this many texts.
     #[arg(long, default_value_t = 2)]

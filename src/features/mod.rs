@@ -93,12 +93,6 @@ impl Featurizer {
         }
     }
 
-    /// Loads `tokenizer.json`.
-    pub fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
-        Tokenizer::from_file(path)
-            .map_err(|e| anyhow!("cannot load tokenizer {}: {e}", path.display()))
-    }
-
     /// Saves `tokenizer.json`.
     pub fn save_tokenizer(&self, path: &Path) -> Result<()> {
         self.tokenizer
@@ -114,11 +108,6 @@ impl Featurizer {
     /// The number of feature columns.
     pub fn width(&self) -> usize {
         self.keys.len()
-    }
-
-    /// The vocabulary string of a token (for reports).
-    pub fn token_str(&self, id: u32) -> String {
-        self.tokenizer.id_to_token(id).unwrap_or_default()
     }
 
     /// Tokenizes a normalized text.

@@ -121,20 +121,6 @@ impl Model {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IndicatorScores(pub [f32; Indicator::ALL.len()]);
 
-impl IndicatorScores {
-    /// Pairs of indicator and score, highest first.
-    pub fn ranked(&self) -> Vec<(Indicator, f32)> {
-        let mut v: Vec<_> = Indicator::ALL.into_iter().zip(self.0).collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1));
-        v
-    }
-
-    /// The score of one indicator.
-    pub fn get(&self, i: Indicator) -> f32 {
-        self.0[Indicator::ALL.iter().position(|x| *x == i).unwrap_or(0)]
-    }
-}
-
 impl Serialize for IndicatorScores {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;

@@ -97,7 +97,7 @@ impl Default for TrainParams {
             vocab_size: 12_000,
             min_df: 2,
             max_features: 8_000,
-            alpha: 0.5,
+            alpha: 0.25,
             max_iterations: 100,
             folds: 5,
             target_recall: 0.90,

@@ -70,3 +70,10 @@ pub fn run_stdin(args: &[&str], input: &[u8]) -> Run {
     child.stdin.take().unwrap().write_all(input).unwrap();
     finish(child.wait_with_output().unwrap())
 }
+
+/// Asserts that `text` shows every one of `parts`.
+pub fn assert_shows(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "missing {part}:\n{text}");
+    }
+}
