@@ -52,35 +52,49 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let calibration = head_scores(&outcomes, 0, |_| true).calibration();
     if a.json {
         let doc = serde_json::json!({"model": screener.model.manifest.model_version, "threshold": thresholds[0], "metrics": metrics, "calibration": calibration});
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        out!("{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
-        println!(
+        out!(
             "model {} at threshold {:.3}, {} ads (indicators at their own thresholds)",
             screener.model.manifest.model_version,
             thresholds[0],
             outcomes.len()
-        );
-        print_summaries(&metrics);
-        println!(
+        )?;
+        print_summaries(&metrics)?;
+        out!(
             "\ncalibration (overall score)\n  {:<11} {:>6} {:>10} {:>9}",
-            "bucket", "ads", "predicted", "observed"
-        );
+            "bucket",
+            "ads",
+            "predicted",
+            "observed"
+        )?;
         for b in &calibration {
-            println!(
+            out!(
                 "  {:.1}–{:.1}     {:>6} {:>10.3} {:>9.3}",
-                b.low, b.high, b.ads, b.predicted, b.observed
-            );
+                b.low,
+                b.high,
+                b.ads,
+                b.predicted,
+                b.observed
+            )?;
         }
     }
     Ok(counts.exit_code())
 }
 
 /// Prints a table of summaries: overall and languages first, then indicators.
-pub fn print_summaries(metrics: &BTreeMap<String, Summary>) {
-    println!(
+pub fn print_summaries(metrics: &BTreeMap<String, Summary>) -> std::io::Result<()> {
+    out!(
         "  {:<22} {:>5} {:>5} {:>7} {:>7} {:>6} {:>6} {:>6}",
-        "slice", "ads", "pos", "PR-AUC", "ROC-AUC", "prec", "recall", "F1"
-    );
+        "slice",
+        "ads",
+        "pos",
+        "PR-AUC",
+        "ROC-AUC",
+        "prec",
+        "recall",
+        "F1"
+    )?;
     let fmt = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.3}"));
     let first = ["overall", "es", "en", "zh", "ru"];
     let order = first.iter().map(|s| s.to_string()).chain(
@@ -92,7 +106,7 @@ pub fn print_summaries(metrics: &BTreeMap<String, Summary>) {
     for key in order {
         let Some(m) = metrics.get(&key) else { continue };
         let t = &m.at_threshold;
-        println!(
+        out!(
             "  {:<22} {:>5} {:>5} {:>7} {:>7} {:>6.3} {:>6.3} {:>6.3}",
             key,
             m.ads,
@@ -102,6 +116,7 @@ pub fn print_summaries(metrics: &BTreeMap<String, Summary>) {
             t.precision,
             t.recall,
             t.f1
-        );
+        )?;
     }
+    Ok(())
 }

@@ -1,6 +1,14 @@
 //! Command-line interface: one file per subcommand, plus what they share (opening inputs,
 //! streaming records through the screener, reporting rejected records).
 
+/// `println!` that returns an error instead of panicking when stdout is closed (`… | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+    }};
+}
+
 mod eval;
 mod queue;
 mod score;
@@ -51,6 +59,14 @@ enum Command {
     Train(train::Args),
     /// Evaluate a model bundle on labeled ads.
     Eval(eval::Args),
+}
+
+/// True when the error is stdout having been closed by the reader (`… | head`): not a failure.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Runs a parsed command line.

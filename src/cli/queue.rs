@@ -116,7 +116,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             } else {
                 "benign"
             };
-            println!("ad {} labelled {verdict}; status {status}", c.id);
+            out!("ad {} labelled {verdict}; status {status}", c.id)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Escalate(a) => change(a, Status::Escalated),
@@ -127,7 +127,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
 fn change(a: ChangeArgs, to: Status) -> Result<ExitCode> {
     a.db.open()?
         .transition(a.id, to, &user_or_os(a.user), a.note.as_deref())?;
-    println!("ad {} is now {to}", a.id);
+    out!("ad {} is now {to}", a.id)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -143,21 +143,26 @@ fn list(a: ListArgs) -> Result<ExitCode> {
     let items = a.db.open()?.list(&filter)?;
     if a.json {
         for item in &items {
-            println!("{}", serde_json::to_string(item)?);
+            out!("{}", serde_json::to_string(item)?)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    out!(
         "{:>6}  {:>5}  {:<4} {:<10} {:<16} {:<66} TEXT",
-        "ID", "SCORE", "LANG", "STATUS", "OFFICE", "TOP INDICATORS"
-    );
+        "ID",
+        "SCORE",
+        "LANG",
+        "STATUS",
+        "OFFICE",
+        "TOP INDICATORS"
+    )?;
     for i in &items {
         let tops: Vec<String> = i
             .top_indicators
             .iter()
             .map(|(k, s)| format!("{k} {s:.2}"))
             .collect();
-        println!(
+        out!(
             "{:>6}  {:>5.3}  {:<4} {:<10} {:<16} {:<66} {}",
             i.id,
             i.score,
@@ -171,10 +176,10 @@ fn list(a: ListArgs) -> Result<ExitCode> {
                 .collect::<String>(),
             tops.join(", "),
             i.preview
-        );
+        )?;
     }
     if items.is_empty() {
-        println!("(no queued ads match)");
+        out!("(no queued ads match)")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -187,9 +192,9 @@ fn show(a: ShowArgs) -> Result<ExitCode> {
         );
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&ad)?);
+        out!("{}", serde_json::to_string_pretty(&ad)?)?;
     } else {
-        print!("{}", render(&ad));
+        out!("{}", render(&ad))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -33,7 +33,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut out = BufWriter::new(io::stdout().lock());
     let counts = screen_stream(input, &screener, |batch| {
         for ad in batch {
-            serde_json::to_writer(&mut out, &ad)?;
+            serde_json::to_writer(&mut out, &ad).map_err(io::Error::from)?;
             out.write_all(b"\n")?;
         }
         Ok(())

@@ -71,12 +71,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         total.read += counts.read;
         total.rejected += counts.rejected;
     }
-    println!(
+    out!(
         "read {}, rejected {}, stored {} (already stored {}), flagged and queued {}",
-        total.read, total.rejected, stored.stored, stored.duplicates, stored.queued
-    );
+        total.read,
+        total.rejected,
+        stored.stored,
+        stored.duplicates,
+        stored.queued
+    )?;
     for (lang, t) in &by_lang {
-        println!("  {lang}: {} ads, {} flagged", t.scored, t.flagged);
+        out!("  {lang}: {} ads, {} flagged", t.scored, t.flagged)?;
     }
     Ok(total.exit_code())
 }

@@ -67,13 +67,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
     model.manifest.training_data.sha256 = sha256_hex(&digest);
     model.save(&a.out)?;
     let m = &model.manifest;
-    println!(
+    out!(
         "wrote {} (model {}) in {:.1}s",
         a.out.display(),
         m.model_version,
         m.training_seconds
-    );
-    println!("threshold {:.3}: {}", m.threshold, m.threshold_rule);
-    super::eval::print_summaries(&m.metrics);
+    )?;
+    out!("threshold {:.3}: {}", m.threshold, m.threshold_rule)?;
+    super::eval::print_summaries(&m.metrics)?;
     Ok(ExitCode::SUCCESS)
 }
