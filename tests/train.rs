@@ -115,6 +115,46 @@ fn training_is_reproducible() {
 }
 
 #[test]
+fn folds_zero_skips_cross_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    let r = run(&[
+        "train",
+        "--data",
+        &data("labeled.jsonl"),
+        "--out",
+        out.to_str().unwrap(),
+        "--folds",
+        "0",
+        "--vocab-size",
+        "1000",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["threshold"], 0.5);
+    assert!(manifest["metrics"].as_object().unwrap().is_empty());
+    assert!(manifest["threshold_rule"]
+        .as_str()
+        .unwrap()
+        .contains("--folds 0"));
+    let one = run(&[
+        "train",
+        "--data",
+        &data("labeled.jsonl"),
+        "--out",
+        out.to_str().unwrap(),
+        "--folds",
+        "1",
+    ]);
+    assert!(
+        one.stderr.contains("at least 2 folds (or 0"),
+        "{}",
+        one.stderr
+    );
+}
+
+#[test]
 fn training_data_needs_labels() {
     let dir = tempfile::tempdir().unwrap();
     let r = run(&[

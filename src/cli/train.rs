@@ -34,7 +34,7 @@ pub struct Args {
     /// L-BFGS iterations per classifier.
     #[arg(long, default_value_t = 100)]
     max_iterations: u64,
-    /// Cross-validation folds for the held-out figures and the threshold.
+    /// Cross-validation folds for the held-out figures and the threshold; 0 skips them (threshold 0.5).
     #[arg(long, default_value_t = 5)]
     folds: usize,
     /// Recall the threshold must reach on held-out scores.

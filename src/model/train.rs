@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::bundle::{Manifest, TrainingData, FORMAT_VERSION};
-use super::metrics::{head_scores, report, Outcome};
+use super::metrics::{head_scores, report, Outcome, Summary};
 use super::{sigmoid, Heads, Model, HEADS};
 use crate::features::{select_features, train_tokenizer, FeatureVector, Featurizer};
 use crate::ingest::{ingest, AdRecord, IngestedAd};
@@ -132,7 +132,7 @@ impl TrainParams {
         self.max_iterations = n;
         self
     }
-    /// Cross-validation folds for the held-out figures and the threshold.
+    /// Cross-validation folds for the held-out figures and the threshold (0: none, threshold 0.5).
     pub fn folds(mut self, k: usize) -> Self {
         self.folds = k;
         self
@@ -157,9 +157,9 @@ impl TrainParams {
         if !(self.alpha.is_finite() && self.alpha > 0.0) {
             bail!("alpha must be a positive number, not {}", self.alpha);
         }
-        if self.folds < 2 {
+        if self.folds == 1 {
             bail!(
-                "cross-validation needs at least 2 folds, not {}",
+                "cross-validation needs at least 2 folds (or 0 to skip it), not {}",
                 self.folds
             );
         }
@@ -176,12 +176,11 @@ impl TrainParams {
     pub fn fit(&self, data: &TrainingSet, log: &dyn Fn(&str)) -> Result<Model> {
         let started = Instant::now();
         let params = self.clone().check()?;
-        if data.ads.len() < 2 * params.folds {
+        let needed = 2 * params.folds.max(1);
+        if data.ads.len() < needed {
             bail!(
-                "{} labeled ads are too few to train on: {} folds need at least {}",
-                data.ads.len(),
-                params.folds,
-                2 * params.folds
+                "{} labeled ads are too few to train on: at least {needed} are needed",
+                data.ads.len()
             );
         }
         // 1. tokenizer, on every text and translation
@@ -218,34 +217,9 @@ impl TrainParams {
             data.ads.len(),
             featurizer.width()
         ));
-        // 3. cross-validation: held-out scores for every ad
-        let folds = stratified_folds(data, params.folds);
-        let mut held_out = vec![[0f32; HEADS]; data.ads.len()];
-        for k in 0..params.folds {
-            let train: Vec<usize> = (0..data.ads.len()).filter(|&i| folds[i] != k).collect();
-            let (heads, _) = params.fit_heads(data, &vectors, &train, featurizer.width())?;
-            for i in (0..data.ads.len()).filter(|&i| folds[i] == k) {
-                held_out[i] = heads.ad_logits(&vectors[i]).map(sigmoid);
-            }
-            log(&format!("fold {}/{} done", k + 1, params.folds));
-        }
-        // 4. threshold and held-out figures
-        let outcomes: Vec<Outcome> = (0..data.ads.len())
-            .map(|i| Outcome {
-                lang: data.ads[i].lang(),
-                probs: held_out[i],
-                gold: data.targets(i),
-            })
-            .collect();
-        let thresholds: [f32; HEADS] = std::array::from_fn(|h| {
-            let s = head_scores(&outcomes, h, |_| true);
-            if h == 0 {
-                s.threshold_for_recall(params.target_recall)
-            } else {
-                s.best_f1_threshold()
-            }
-        });
-        let metrics = report(&outcomes, &thresholds);
+        // 3-4. cross-validation: held-out scores for every ad, thresholds and figures from them
+        let (thresholds, metrics) =
+            params.cross_validate(data, &vectors, featurizer.width(), log)?;
         // 5. the shipped heads, on all the data
         let all: Vec<usize> = (0..data.ads.len()).collect();
         let (heads, untrained) = params.fit_heads(data, &vectors, &all, featurizer.width())?;
@@ -256,10 +230,13 @@ impl TrainParams {
             training_data: TrainingData { files: Vec::new(), sha256: String::new(), ads: data.ads.len(), counts: data.counts() },
             threshold: thresholds[0],
             indicator_thresholds: head_names().into_iter().zip(thresholds).skip(1).collect(),
-            threshold_rule: format!(
-                "highest threshold reaching recall >= {:.2} on {}-fold cross-validated held-out scores of the training data",
-                params.target_recall, params.folds
-            ),
+            threshold_rule: match params.folds {
+                0 => "fixed at 0.5: trained with --folds 0 (no cross-validation, no held-out figures)".into(),
+                k => format!(
+                    "highest threshold reaching recall >= {:.2} on {k}-fold cross-validated held-out scores of the training data",
+                    params.target_recall
+                ),
+            },
             params: serde_json::to_value(&params).context("params")?,
             heads: head_names(),
             untrained_heads: untrained.iter().map(|&h| head_names()[h].clone()).collect(),
@@ -273,6 +250,46 @@ impl TrainParams {
             thresholds,
             manifest,
         })
+    }
+
+    /// Scores every ad with heads that did not see it (k-fold, stratified), then chooses the
+    /// thresholds on those scores and measures them. With 0 folds: thresholds 0.5, no figures.
+    fn cross_validate(
+        &self,
+        data: &TrainingSet,
+        vectors: &[FeatureVector],
+        width: usize,
+        log: &dyn Fn(&str),
+    ) -> Result<([f32; HEADS], BTreeMap<String, Summary>)> {
+        if self.folds == 0 {
+            return Ok(([0.5; HEADS], BTreeMap::new()));
+        }
+        let folds = stratified_folds(data, self.folds);
+        let mut held_out = vec![[0f32; HEADS]; data.ads.len()];
+        for k in 0..self.folds {
+            let train: Vec<usize> = (0..data.ads.len()).filter(|&i| folds[i] != k).collect();
+            let (heads, _) = self.fit_heads(data, vectors, &train, width)?;
+            for i in (0..data.ads.len()).filter(|&i| folds[i] == k) {
+                held_out[i] = heads.ad_logits(&vectors[i]).map(sigmoid);
+            }
+            log(&format!("fold {}/{} done", k + 1, self.folds));
+        }
+        let outcomes: Vec<Outcome> = (0..data.ads.len())
+            .map(|i| Outcome {
+                lang: data.ads[i].lang(),
+                probs: held_out[i],
+                gold: data.targets(i),
+            })
+            .collect();
+        let thresholds: [f32; HEADS] = std::array::from_fn(|h| {
+            let s = head_scores(&outcomes, h, |_| true);
+            if h == 0 {
+                s.threshold_for_recall(self.target_recall)
+            } else {
+                s.best_f1_threshold()
+            }
+        });
+        Ok((thresholds, report(&outcomes, &thresholds)))
     }
 
     /// Fits every head on the ads in `rows` (each text of an ad is one example). Returns the
