@@ -69,6 +69,34 @@ fn trains_a_bundle_that_scores_and_evaluates() {
     let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert!(report["metrics"]["ru"]["pr_auc"].as_f64().unwrap() > 0.5);
 
+    // --write keeps the report in the bundle, checked on load like the model's files.
+    let written = run(&[
+        "eval",
+        "--model",
+        out_s,
+        "--data",
+        &data("labeled.jsonl"),
+        "--write",
+    ]);
+    assert_eq!(written.code, 0, "{}", written.stderr);
+    let md = std::fs::read_to_string(out.join("metrics.md")).unwrap();
+    assert!(md.contains("PR-AUC") && md.contains("calibration"), "{md}");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(saved["ads"], 160);
+    assert_eq!(
+        run(&["score", &data("ads.jsonl"), "--model", out_s]).code,
+        0
+    );
+    std::fs::write(out.join("metrics.md"), "edited").unwrap();
+    let edited = run(&["score", &data("ads.jsonl"), "--model", out_s]);
+    assert!(
+        edited.stderr.contains("checksum mismatch") && edited.stderr.contains("metrics.md"),
+        "{}",
+        edited.stderr
+    );
+    std::fs::write(out.join("metrics.md"), md).unwrap();
+
     // Alter the weights: the bundle must be refused.
     let weights = out.join("weights.safetensors");
     let mut bytes = std::fs::read(&weights).unwrap();

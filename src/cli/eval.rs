@@ -1,15 +1,17 @@
 //! `adscreen eval`: score labeled ads with a bundle and report how it did, per language and per
-//! indicator, with a calibration table.
+//! indicator, with a calibration table; `--write` keeps the report in the bundle.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use rayon::prelude::*;
 
 use super::{read_labeled, ModelOpts};
-use adscreen::model::metrics::{head_scores, report, Outcome, Summary};
-use adscreen::model::TrainingSet;
+use adscreen::model::bundle::write_reports;
+use adscreen::model::metrics::{head_scores, report, Bucket, Outcome, Summary};
+use adscreen::model::{TrainingSet, HEADS};
 use adscreen::Screener;
 
 /// Arguments of `eval`.
@@ -23,12 +25,14 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also write the report into the bundle as metrics.json and metrics.md (recorded in its manifest).
+    #[arg(long)]
+    write: bool,
 }
 
 /// Runs `eval`.
 pub fn run(a: Args) -> Result<ExitCode> {
     let model = a.model.load()?;
-    let thresholds = model.thresholds;
     let (records, counts) = read_labeled(&a.data)?;
     let screener = Screener {
         model,
@@ -39,7 +43,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         .map(|r| {
             let gold = TrainingSet::gold(&r);
             let s = screener.screen(r);
-            let mut probs = [s.score; adscreen::model::HEADS];
+            let mut probs = [s.score; HEADS];
             probs[1..].copy_from_slice(&s.indicators.0);
             Outcome {
                 lang: s.ad.lang(),
@@ -48,75 +52,87 @@ pub fn run(a: Args) -> Result<ExitCode> {
             }
         })
         .collect();
-    let metrics = report(&outcomes, &thresholds);
+    let m = &screener.model;
+    let metrics = report(&outcomes, &m.thresholds);
     let calibration = head_scores(&outcomes, 0, |_| true).calibration();
+    let doc = serde_json::json!({
+        "model": m.manifest.model_version, "data": a.data, "ads": outcomes.len(),
+        "threshold": m.thresholds[0], "metrics": metrics, "calibration": calibration,
+    });
+    let text = format!(
+        "model {} at threshold {:.3}, {} ads (indicators at their own thresholds)\n{}\n{}",
+        m.manifest.model_version,
+        m.thresholds[0],
+        outcomes.len(),
+        summaries_table(&metrics),
+        calibration_table(&calibration)
+    );
     if a.json {
-        let doc = serde_json::json!({"model": screener.model.manifest.model_version, "threshold": thresholds[0], "metrics": metrics, "calibration": calibration});
         out!("{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
-        out!(
-            "model {} at threshold {:.3}, {} ads (indicators at their own thresholds)",
-            screener.model.manifest.model_version,
-            thresholds[0],
-            outcomes.len()
+        out!("{text}")?;
+    }
+    if a.write {
+        let dir = a.model.dir();
+        let md = format!(
+            "# Evaluation of {}\n\nData: {}\n\n```\n{text}```\n",
+            m.manifest.model_version,
+            a.data.join(", ")
+        );
+        write_reports(
+            &dir,
+            &[
+                ("metrics.json", serde_json::to_string_pretty(&doc)? + "\n"),
+                ("metrics.md", md),
+            ],
         )?;
-        print_summaries(&metrics)?;
-        out!(
-            "\ncalibration (overall score)\n  {:<11} {:>6} {:>10} {:>9}",
-            "bucket",
-            "ads",
-            "predicted",
-            "observed"
-        )?;
-        for b in &calibration {
-            out!(
-                "  {:.1}–{:.1}     {:>6} {:>10.3} {:>9.3}",
-                b.low,
-                b.high,
-                b.ads,
-                b.predicted,
-                b.observed
-            )?;
-        }
+        eprintln!("wrote {0}/metrics.json and {0}/metrics.md", dir.display());
     }
     Ok(counts.exit_code())
 }
 
-/// Prints a table of summaries: overall and languages first, then indicators.
-pub fn print_summaries(metrics: &BTreeMap<String, Summary>) -> std::io::Result<()> {
-    out!(
-        "  {:<22} {:>5} {:>5} {:>7} {:>7} {:>6} {:>6} {:>6}",
-        "slice",
-        "ads",
-        "pos",
-        "PR-AUC",
-        "ROC-AUC",
-        "prec",
-        "recall",
-        "F1"
-    )?;
+/// A table of summaries: overall and languages first, then indicators.
+pub fn summaries_table(metrics: &BTreeMap<String, Summary>) -> String {
+    let mut t = format!(
+        "  {:<22} {:>5} {:>5} {:>7} {:>7} {:>6} {:>6} {:>6}\n",
+        "slice", "ads", "pos", "PR-AUC", "ROC-AUC", "prec", "recall", "F1"
+    );
     let fmt = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.3}"));
     let first = ["overall", "es", "en", "zh", "ru"];
-    let order = first.iter().map(|s| s.to_string()).chain(
-        metrics
-            .keys()
-            .filter(|k| !first.contains(&k.as_str()))
-            .cloned(),
-    );
-    for key in order {
-        let Some(m) = metrics.get(&key) else { continue };
-        let t = &m.at_threshold;
-        out!(
-            "  {:<22} {:>5} {:>5} {:>7} {:>7} {:>6.3} {:>6.3} {:>6.3}",
-            key,
+    let rest = metrics
+        .keys()
+        .filter(|k| !first.contains(&k.as_str()))
+        .map(String::as_str);
+    for key in first.into_iter().chain(rest) {
+        let Some(m) = metrics.get(key) else { continue };
+        let a = &m.at_threshold;
+        let _ = writeln!(
+            t,
+            "  {key:<22} {:>5} {:>5} {:>7} {:>7} {:>6.3} {:>6.3} {:>6.3}",
             m.ads,
             m.positives,
             fmt(m.pr_auc),
             fmt(m.roc_auc),
-            t.precision,
-            t.recall,
-            t.f1
-        )?;
+            a.precision,
+            a.recall,
+            a.f1
+        );
     }
-    Ok(())
+    t
+}
+
+/// The calibration table: mean predicted score against observed rate, by bucket.
+fn calibration_table(buckets: &[Bucket]) -> String {
+    let mut t = format!(
+        "calibration (overall score)\n  {:<11} {:>6} {:>10} {:>9}\n",
+        "bucket", "ads", "predicted", "observed"
+    );
+    for b in buckets {
+        let _ = writeln!(
+            t,
+            "  {:.1}–{:.1}     {:>6} {:>10.3} {:>9.3}",
+            b.low, b.high, b.ads, b.predicted, b.observed
+        );
+    }
+    t
 }

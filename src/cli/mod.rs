@@ -98,7 +98,14 @@ struct ModelOpts {
 
 impl ModelOpts {
     fn load(&self) -> Result<Model> {
-        Model::load(self.model.as_deref())
+        Model::load(Some(&self.dir()))
+    }
+
+    /// The bundle directory: `--model`, else the shipped one.
+    fn dir(&self) -> PathBuf {
+        self.model
+            .clone()
+            .unwrap_or_else(adscreen::model::bundle::default_dir)
     }
 }
 

@@ -74,6 +74,6 @@ pub fn run(a: Args) -> Result<ExitCode> {
         m.training_seconds
     )?;
     out!("threshold {:.3}: {}", m.threshold, m.threshold_rule)?;
-    super::eval::print_summaries(&m.metrics)?;
+    out!("{}", super::eval::summaries_table(&m.metrics))?;
     Ok(ExitCode::SUCCESS)
 }

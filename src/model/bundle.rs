@@ -102,6 +102,13 @@ impl Model {
                 manifest.format_version
             );
         }
+        for report in manifest
+            .files
+            .keys()
+            .filter(|f| ![TOKENIZER, WEIGHTS].contains(&f.as_str()))
+        {
+            verified(&dir, &manifest, report)?;
+        }
         let tokenizer = tokenizer_from_bytes(&verified(&dir, &manifest, TOKENIZER)?)?;
         let (keys, heads) = read_weights(&verified(&dir, &manifest, WEIGHTS)?)
             .with_context(|| format!("{}/{WEIGHTS}", dir.display()))?;
@@ -146,8 +153,24 @@ fn thresholds(m: &Manifest) -> Result<[f32; HEADS]> {
     Ok(t)
 }
 
+/// Writes report files (evaluation results) into a bundle and records their SHA-256 in its
+/// manifest, so that they are checked on load like the model's own files.
+pub fn write_reports(dir: &Path, reports: &[(&str, String)]) -> Result<()> {
+    let path = dir.join(MANIFEST);
+    let mut manifest: Manifest = serde_json::from_slice(&fs::read(&path)?)?;
+    for (name, text) in reports {
+        fs::write(dir.join(name), text)
+            .with_context(|| format!("cannot write {}/{name}", dir.display()))?;
+        manifest
+            .files
+            .insert(name.to_string(), sha256_hex(text.as_bytes()));
+    }
+    fs::write(&path, serde_json::to_string_pretty(&manifest)? + "\n")?;
+    Ok(())
+}
+
 /// `models/default` beside the current directory, or beside the executable's repository.
-fn default_dir() -> PathBuf {
+pub fn default_dir() -> PathBuf {
     let here = PathBuf::from(DEFAULT_MODEL_DIR);
     if here.join(MANIFEST).exists() {
         return here;
