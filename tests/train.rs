@@ -2,30 +2,33 @@
 //! is refused.
 
 mod common;
-use common::{data, run};
+use common::{data, run, Run};
+use std::path::Path;
+
+/// `adscreen train --data tests/data/labeled.jsonl --out OUT EXTRA…`
+fn train(out: &Path, extra: &[&str]) -> Run {
+    let labeled = data("labeled.jsonl");
+    let mut args = vec!["train", "--data", &labeled, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// A bundle's manifest.
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+}
 
 #[test]
 fn trains_a_bundle_that_scores_and_evaluates() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
     let out_s = out.to_str().unwrap();
-    let r = run(&[
-        "train",
-        "--data",
-        &data("labeled.jsonl"),
-        "--out",
-        out_s,
-        "--vocab-size",
-        "2000",
-        "--folds",
-        "3",
-    ]);
+    let r = train(&out, &["--vocab-size", "2000", "--folds", "3"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     for f in ["manifest.json", "tokenizer.json", "weights.safetensors"] {
         assert!(out.join(f).exists(), "{f}");
     }
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest = manifest(&out);
     assert_eq!(manifest["training_data"]["ads"], 160);
     for lang in ["es", "en", "zh", "ru"] {
         let pr = manifest["metrics"][lang]["pr_auc"].as_f64().unwrap();
@@ -115,25 +118,23 @@ fn trains_a_bundle_that_scores_and_evaluates() {
 #[test]
 fn training_is_reproducible() {
     let dir = tempfile::tempdir().unwrap();
-    let train = |name: &str| {
+    let fit = |name: &str| {
         let out = dir.path().join(name);
-        let r = run(&[
-            "train",
-            "--data",
-            &data("labeled.jsonl"),
-            "--out",
-            out.to_str().unwrap(),
-            "--vocab-size",
-            "1000",
-            "--folds",
-            "2",
-            "--max-iterations",
-            "30",
-        ]);
+        let r = train(
+            &out,
+            &[
+                "--vocab-size",
+                "1000",
+                "--folds",
+                "2",
+                "--max-iterations",
+                "30",
+            ],
+        );
         assert_eq!(r.code, 0, "{}", r.stderr);
         out
     };
-    let (a, b) = (train("a"), train("b"));
+    let (a, b) = (fit("a"), fit("b"));
     for f in ["tokenizer.json", "weights.safetensors"] {
         assert!(
             std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
@@ -146,35 +147,16 @@ fn training_is_reproducible() {
 fn folds_zero_skips_cross_validation() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m");
-    let r = run(&[
-        "train",
-        "--data",
-        &data("labeled.jsonl"),
-        "--out",
-        out.to_str().unwrap(),
-        "--folds",
-        "0",
-        "--vocab-size",
-        "1000",
-    ]);
+    let r = train(&out, &["--folds", "0", "--vocab-size", "1000"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest = manifest(&out);
     assert_eq!(manifest["threshold"], 0.5);
     assert!(manifest["metrics"].as_object().unwrap().is_empty());
     assert!(manifest["threshold_rule"]
         .as_str()
         .unwrap()
         .contains("--folds 0"));
-    let one = run(&[
-        "train",
-        "--data",
-        &data("labeled.jsonl"),
-        "--out",
-        out.to_str().unwrap(),
-        "--folds",
-        "1",
-    ]);
+    let one = train(&out, &["--folds", "1"]);
     assert!(
         one.stderr.contains("at least 2 folds (or 0"),
         "{}",
@@ -198,10 +180,7 @@ fn training_data_needs_labels() {
 
 #[test]
 fn the_shipped_model_loads_with_its_manifest() {
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(common::root().join("models/default/manifest.json")).unwrap(),
-    )
-    .unwrap();
+    let manifest = manifest(&common::root().join("models/default"));
     assert_eq!(manifest["format_version"], 1);
     let t = manifest["threshold"].as_f64().unwrap();
     assert!(t > 0.0 && t < 1.0);
