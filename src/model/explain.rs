@@ -47,16 +47,18 @@ pub fn evidence(
     heads: &[usize],
 ) -> Vec<Evidence> {
     let mut out = Vec::new();
+    if heads.is_empty() {
+        return out;
+    }
     let n_fields = v.fields.len().max(1) as f32;
+    // What every head needs of a field, computed once per field rather than once per head.
+    let texts: Vec<FieldText> = v.fields.iter().map(|f| FieldText::new(ad, f)).collect();
     for &h in heads {
         let mut spans: Vec<Evidence> = v
             .fields
             .iter()
-            .flat_map(|f| {
-                let (norm, original) = field_texts(ad, f.field);
-                let shares = token_shares(model, f, h, n_fields);
-                spans_of(f, &shares, norm, original, h)
-            })
+            .zip(&texts)
+            .flat_map(|(f, t)| spans_of(f, &token_shares(model, f, h, n_fields), t, h))
             .collect();
         spans.sort_by(|a, b| b.weight.total_cmp(&a.weight));
         let floor = spans.first().map_or(0.0, |s| s.weight * MIN_SPAN_SHARE);
@@ -65,6 +67,35 @@ pub fn evidence(
         out.extend(spans);
     }
     out
+}
+
+/// A field's original characters, its map from normalized to original, and which of its tokens
+/// contain a letter or digit (punctuation never starts or ends a span).
+struct FieldText<'a> {
+    norm: &'a Normalized,
+    chars: Vec<char>,
+    wordy: Vec<bool>,
+}
+
+impl<'a> FieldText<'a> {
+    fn new(ad: &'a IngestedAd, f: &FieldFeatures) -> Self {
+        let (norm, original) = field_texts(ad, f.field);
+        let norm_chars: Vec<char> = norm.text.chars().collect();
+        let wordy = f
+            .tokens
+            .iter()
+            .map(|t| {
+                norm_chars
+                    .get(t.start..t.end.min(norm_chars.len()))
+                    .is_some_and(|cs| cs.iter().any(|c| c.is_alphanumeric()))
+            })
+            .collect();
+        FieldText {
+            norm,
+            chars: original.chars().collect(),
+            wordy,
+        }
+    }
 }
 
 /// The normalized and the original text of a field.
@@ -92,20 +123,8 @@ fn token_shares(model: &Model, f: &FieldFeatures, h: usize, n_fields: f32) -> Ve
 
 /// Merges runs of adjacent tokens with a strong positive share into spans, trims punctuation off
 /// their ends, and widens them to whole words of the original.
-fn spans_of(
-    f: &FieldFeatures,
-    shares: &[f32],
-    norm: &Normalized,
-    original: &str,
-    h: usize,
-) -> Vec<Evidence> {
-    let norm_chars: Vec<char> = norm.text.chars().collect();
-    let has_word = |i: usize| {
-        let t = f.tokens[i];
-        norm_chars
-            .get(t.start..t.end.min(norm_chars.len()))
-            .is_some_and(|cs| cs.iter().any(|c| c.is_alphanumeric()))
-    };
+fn spans_of(f: &FieldFeatures, shares: &[f32], text: &FieldText, h: usize) -> Vec<Evidence> {
+    let has_word = |i: usize| text.wordy[i];
     let top = (0..shares.len())
         .filter(|&i| has_word(i))
         .map(|i| shares[i])
@@ -114,7 +133,7 @@ fn spans_of(
         return Vec::new();
     }
     let strong = |i: usize| shares[i] >= top * MIN_SHARE;
-    let chars: Vec<char> = original.chars().collect();
+    let chars = &text.chars;
     let mut spans = Vec::new();
     let mut i = 0;
     while i < f.tokens.len() {
@@ -135,8 +154,9 @@ fn spans_of(
         }
         let weight: f32 = shares[first..=last].iter().sum();
         let (start, end) = whole_words(
-            &chars,
-            norm.original_span(f.tokens[first].start, f.tokens[last].end),
+            chars,
+            text.norm
+                .original_span(f.tokens[first].start, f.tokens[last].end),
         );
         spans.push(Evidence {
             field: f.field,
