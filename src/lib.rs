@@ -18,6 +18,7 @@ pub mod features;
 pub mod ingest;
 pub mod model;
 pub mod queue;
+pub mod server;
 pub mod taxonomy;
 
 use ingest::AdRecord;

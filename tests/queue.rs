@@ -133,8 +133,10 @@ fn triage_moves_states_and_records_who_when_and_why() {
             "queue",
             "escalate",
             &a,
-            "--note",
-            "to the Houston office",
+            "--to",
+            "Houston",
+            "--reason",
+            "same number as the March lure",
             "--db",
             &db.path
         ])
@@ -197,7 +199,9 @@ fn triage_moves_states_and_records_who_when_and_why() {
             "\"escalated\"".into()
         )
     );
-    assert_eq!(history[2]["note"], "to the Houston office");
+    assert_eq!(history[2]["note"], "same number as the March lure");
+    assert_eq!(history[2]["target"], "Houston");
+    assert_eq!(ad["escalated_to"], "Houston");
     assert!(history
         .iter()
         .all(|e| e["at"].as_str().unwrap().ends_with('Z')));

@@ -9,11 +9,14 @@ macro_rules! out {
     }};
 }
 
+mod audit;
 mod eval;
 mod queue;
 mod score;
+mod serve;
 mod submit;
 mod train;
+mod users;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -59,6 +62,13 @@ enum Command {
     Train(train::Args),
     /// Evaluate a model bundle on labeled ads.
     Eval(eval::Args),
+    /// Serve the JSON API and the analysts' triage page.
+    Serve(serve::Args),
+    /// Create users, list them, issue API tokens.
+    #[command(subcommand)]
+    Users(users::Command),
+    /// List the audit log: reads, triage, users, models.
+    Audit(audit::Args),
 }
 
 /// True when the error is stdout having been closed by the reader (`… | head`): not a failure.
@@ -77,6 +87,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Queue(c) => queue::run(c),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Users(c) => users::run(c),
+        Command::Audit(a) => audit::run(a),
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{user_or_os, DbOpts};
 use adscreen::ingest::Lang;
-use adscreen::queue::{Filter, Label, Status, Store, StoredAd};
+use adscreen::queue::{Change, Filter, Label, Status, Store, StoredAd};
 use adscreen::taxonomy::Indicator;
 
 /// Subcommands of `queue`.
@@ -19,10 +19,14 @@ pub enum Command {
     Show(ShowArgs),
     /// Label an ad suspicious or benign (a new ad moves to in_review).
     Label(LabelArgs),
-    /// Escalate an ad as a lead.
-    Escalate(ChangeArgs),
+    /// Escalate an ad as a lead to the field office that investigates.
+    Escalate(EscalateArgs),
     /// Dismiss an ad.
     Dismiss(ChangeArgs),
+    /// Assign an ad to an analyst (or, without --to, back to the pool).
+    Assign(AssignArgs),
+    /// Add a note to an ad's history.
+    Note(NoteArgs),
 }
 
 /// Arguments of `queue list`.
@@ -82,7 +86,51 @@ pub struct LabelArgs {
     indicators: Vec<Indicator>,
 }
 
-/// Arguments of `queue escalate` and `queue dismiss` (and the common part of `queue label`).
+/// Arguments of `queue escalate`.
+#[derive(clap::Args)]
+pub struct EscalateArgs {
+    /// The field office that receives the lead.
+    #[arg(long = "to", value_name = "OFFICE")]
+    office: String,
+    /// What the office should look at.
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    ad: AdArgs,
+}
+
+/// Arguments of `queue assign`.
+#[derive(clap::Args)]
+pub struct AssignArgs {
+    /// The analyst [default: nobody]
+    #[arg(long)]
+    to: Option<String>,
+    #[command(flatten)]
+    ad: AdArgs,
+}
+
+/// Arguments of `queue note`.
+#[derive(clap::Args)]
+pub struct NoteArgs {
+    /// The note.
+    text: String,
+    #[command(flatten)]
+    ad: AdArgs,
+}
+
+/// Which ad, who, and in which store.
+#[derive(clap::Args)]
+pub struct AdArgs {
+    /// Store id.
+    id: i64,
+    /// Who [default: the OS user]
+    #[arg(long)]
+    user: Option<String>,
+    #[command(flatten)]
+    db: DbOpts,
+}
+
+/// Arguments of `queue dismiss` (and the common part of `queue label`).
 #[derive(clap::Args)]
 pub struct ChangeArgs {
     /// Store id.
@@ -103,32 +151,56 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         Command::List(a) => list(a),
         Command::Show(a) => show(a),
         Command::Label(a) => {
+            let c = a.change;
             let label = Label {
                 suspicious: a.suspicious,
                 indicators: a.indicators,
             };
-            let c = a.change;
-            let status =
-                c.db.open()?
-                    .label(c.id, &label, &user_or_os(c.user), c.note.as_deref())?;
             let verdict = if label.suspicious {
                 "suspicious"
             } else {
                 "benign"
             };
+            let change = Change::Label {
+                label,
+                note: c.note,
+            };
+            let status = apply(c.id, c.user, &c.db, &change)?;
             out!("ad {} labelled {verdict}; status {status}", c.id)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Escalate(a) => change(a, Status::Escalated),
-        Command::Dismiss(a) => change(a, Status::Dismissed),
+        Command::Escalate(a) => {
+            let change = Change::Escalate {
+                office: a.office,
+                reason: a.reason,
+            };
+            let status = apply(a.ad.id, a.ad.user, &a.ad.db, &change)?;
+            out!("ad {} is now {status}", a.ad.id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dismiss(a) => {
+            let status = apply(a.id, a.user, &a.db, &Change::Dismiss { note: a.note })?;
+            out!("ad {} is now {status}", a.id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Assign(a) => {
+            let who = a.to.clone().unwrap_or_else(|| "nobody".into());
+            apply(a.ad.id, a.ad.user, &a.ad.db, &Change::Assign { to: a.to })?;
+            out!("ad {} is assigned to {who}", a.ad.id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Note(a) => {
+            apply(a.ad.id, a.ad.user, &a.ad.db, &Change::Note { text: a.text })?;
+            out!("note added to ad {}", a.ad.id)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
-fn change(a: ChangeArgs, to: Status) -> Result<ExitCode> {
-    a.db.open()?
-        .transition(a.id, to, &user_or_os(a.user), a.note.as_deref())?;
-    out!("ad {} is now {to}", a.id)?;
-    Ok(ExitCode::SUCCESS)
+/// Applies a change as `user` (default: the OS user) and names the resulting state.
+fn apply(id: i64, user: Option<String>, db: &DbOpts, change: &Change) -> Result<String> {
+    let status = db.open()?.apply(id, change, &user_or_os(user))?;
+    Ok(status.map_or("not queued".into(), |s| s.to_string()))
 }
 
 fn list(a: ListArgs) -> Result<ExitCode> {
@@ -139,6 +211,7 @@ fn list(a: ListArgs) -> Result<ExitCode> {
         min_score: a.min_score,
         indicator: a.indicator,
         limit: a.limit,
+        ..Filter::default()
     };
     let items = a.db.open()?.list(&filter)?;
     if a.json {
@@ -185,7 +258,7 @@ fn list(a: ListArgs) -> Result<ExitCode> {
 }
 
 fn show(a: ShowArgs) -> Result<ExitCode> {
-    let Some(ad) = a.db.open()?.get(a.id)? else {
+    let Some(ad) = a.db.open()?.read(a.id, &user_or_os(None))? else {
         bail!(
             "no ad with id {} in the store: `adscreen queue list` shows the ids",
             a.id
@@ -254,8 +327,12 @@ fn render(ad: &StoredAd) -> String {
     for e in &ad.history {
         let from = e.from_status.map_or("-".into(), |s| s.to_string());
         let to = e.to_status.map_or("-".into(), |s| s.to_string());
+        let target = e
+            .target
+            .as_deref()
+            .map_or(String::new(), |t| format!("[{t}] "));
         out += &format!(
-            "  {}  {:<12} {:<10} {from} → {to}  {}\n",
+            "  {}  {:<12} {:<10} {from} → {to}  {target}{}\n",
             e.at,
             e.user,
             e.action,

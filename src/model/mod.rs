@@ -136,7 +136,8 @@ pub fn round3(x: f32) -> f64 {
     (x as f64 * 1000.0).round() / 1000.0
 }
 
-fn serialize_round3<S: Serializer>(x: &f32, s: S) -> Result<S::Ok, S::Error> {
+/// Serializes a score to three decimals (see [`round3`]).
+pub fn serialize_round3<S: Serializer>(x: &f32, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(round3(*x))
 }
 

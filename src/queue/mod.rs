@@ -2,10 +2,14 @@
 //! every triage decision is recorded.
 //!
 //! States: `new` → `in_review` → `escalated` | `dismissed`. Labelling an ad takes it from `new`
-//! to `in_review`; escalating or dismissing closes it. Every change is an [`Event`] with who,
-//! when, from what, to what and why. [`Store`] is the interface; [`sqlite::SqliteStore`] the
-//! embedded default.
+//! to `in_review`; escalating (to a named field office) or dismissing closes it. Every change is
+//! a [`Change`] applied by [`Store::apply`], recorded twice: as an [`Event`] in the ad's history,
+//! and in the append-only [`audit`] log with the state before and after. [`Store`] is the
+//! interface; [`sqlite::SqliteStore`] the embedded default; [`accounts`] holds the users who may
+//! do all this.
 
+pub mod accounts;
+pub mod audit;
 pub mod sqlite;
 
 use std::fmt;
@@ -18,7 +22,30 @@ use crate::ingest::Lang;
 use crate::model::ScoredAd;
 use crate::taxonomy::Indicator;
 
+pub use accounts::{Accounts, Role, User};
+pub use audit::{AuditEntry, AuditFilter, AuditLog};
 pub use sqlite::SqliteStore;
+
+/// A request the store refuses because of what it asks, not because something failed: an
+/// unknown id, a move the workflow forbids, a name already taken. Callers can tell it from a
+/// failure with `downcast_ref`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// The thing asked for does not exist.
+    NotFound(String),
+    /// The request conflicts with the stored state.
+    Conflict(String),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::NotFound(m) | Refusal::Conflict(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
 
 /// Where an ad stands in the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -97,7 +124,7 @@ pub struct Event {
     pub at: String,
     /// Who.
     pub user: String,
-    /// `submitted`, `label`, `escalate`, `dismiss`.
+    /// `submitted`, `label`, `escalate`, `dismiss`, `assign`, `note`.
     pub action: String,
     /// State before.
     pub from_status: Option<Status>,
@@ -107,6 +134,91 @@ pub struct Event {
     pub label: Option<Label>,
     /// Why, in the analyst's words.
     pub note: Option<String>,
+    /// The office an escalation went to, or the analyst an assignment named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// A triage decision on one ad.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Change {
+    /// Label the ad; a `new` ad moves to `in_review`.
+    Label {
+        /// The analyst's verdict and indicator tags.
+        label: Label,
+        /// Why.
+        note: Option<String>,
+    },
+    /// Send the ad as a lead to the field office that investigates.
+    Escalate {
+        /// The receiving office.
+        office: String,
+        /// Why: what the office should look at.
+        reason: String,
+    },
+    /// Close the ad as not worth pursuing.
+    Dismiss {
+        /// Why.
+        note: Option<String>,
+    },
+    /// Give the ad to an analyst (`None` takes it back to the pool).
+    Assign {
+        /// The analyst's user name.
+        to: Option<String>,
+    },
+    /// Add a note without changing anything else.
+    Note {
+        /// The note.
+        text: String,
+    },
+}
+
+impl Change {
+    /// The action's name, as stored in the history and the audit log.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Change::Label { .. } => "label",
+            Change::Escalate { .. } => "escalate",
+            Change::Dismiss { .. } => "dismiss",
+            Change::Assign { .. } => "assign",
+            Change::Note { .. } => "note",
+        }
+    }
+
+    /// The state this change moves an ad in `from` to, or why the workflow refuses it.
+    pub fn next_status(&self, id: i64, from: Option<Status>) -> Result<Option<Status>> {
+        let to = match self {
+            Change::Label { .. } => match from {
+                Some(Status::New) => Some(Status::InReview),
+                other => other,
+            },
+            Change::Escalate { .. } => Some(Status::Escalated),
+            Change::Dismiss { .. } => Some(Status::Dismissed),
+            Change::Assign { .. } | Change::Note { .. } => from,
+        };
+        match (from, to) {
+            (None, Some(t)) => Err(Refusal::Conflict(format!(
+                "ad {id} is not in the queue (it was not flagged), so it cannot become {t}: label it instead"
+            ))
+            .into()),
+            (Some(f), Some(t)) if f != t && !f.can_become(t) => Err(Refusal::Conflict(format!(
+                "ad {id} is {f}: only new or in_review ads can become {t}"
+            ))
+            .into()),
+            _ => Ok(to),
+        }
+    }
+}
+
+/// How the queue is ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Order {
+    /// Highest score first.
+    #[default]
+    Risk,
+    /// Scores nearest this threshold first: the ads whose labels teach the model most.
+    Uncertain(f32),
 }
 
 /// Queue filters; unset fields do not filter.
@@ -120,10 +232,22 @@ pub struct Filter {
     pub office: Option<String>,
     /// Only scores at or above.
     pub min_score: Option<f32>,
+    /// Only scores at or below.
+    pub max_score: Option<f32>,
+    /// Only ads submitted on or after this date or time (RFC 3339 prefix, e.g. `2027-01-01`).
+    pub from: Option<String>,
+    /// Only ads submitted before this date or time.
+    pub to: Option<String>,
+    /// Only ads assigned to this analyst.
+    pub assigned_to: Option<String>,
     /// Only ads where the model flagged this indicator.
     pub indicator: Option<Indicator>,
+    /// The order of the rows.
+    pub order: Order,
     /// At most this many rows.
     pub limit: usize,
+    /// Skip this many rows first (paging).
+    pub offset: usize,
 }
 
 /// One row of the queue list.
@@ -134,6 +258,7 @@ pub struct QueueItem {
     /// The submitter's id.
     pub ext_id: String,
     /// Overall score.
+    #[serde(serialize_with = "crate::model::serialize_round3")]
     pub score: f32,
     /// Filed language.
     pub lang: Option<String>,
@@ -141,10 +266,14 @@ pub struct QueueItem {
     pub office: Option<String>,
     /// Queue state.
     pub status: Status,
-    /// The three highest indicators.
-    pub top_indicators: Vec<(String, f32)>,
+    /// The three highest indicators, scores to three decimals.
+    pub top_indicators: Vec<(String, f64)>,
     /// The first line of the text, shortened.
     pub preview: String,
+    /// The analyst the ad is assigned to.
+    pub assigned_to: Option<String>,
+    /// When it was submitted (RFC 3339, UTC).
+    pub submitted_at: String,
 }
 
 /// An ad as stored, with its history.
@@ -164,6 +293,10 @@ pub struct StoredAd {
     pub metadata: serde_json::Value,
     /// The analyst's latest label.
     pub label: Option<Label>,
+    /// The analyst the ad is assigned to.
+    pub assigned_to: Option<String>,
+    /// The office the ad was escalated to.
+    pub escalated_to: Option<String>,
     /// Every recorded change, oldest first.
     pub history: Vec<Event>,
 }
@@ -198,9 +331,11 @@ pub trait Store {
     fn list(&self, filter: &Filter) -> Result<Vec<QueueItem>>;
     /// One ad with its history.
     fn get(&self, id: i64) -> Result<Option<StoredAd>>;
-    /// Records a label; a `new` ad moves to `in_review`.
-    fn label(&mut self, id: i64, label: &Label, user: &str, note: Option<&str>) -> Result<Status>;
-    /// Moves an ad to `to` (escalated or dismissed), if the workflow allows it.
-    fn transition(&mut self, id: i64, to: Status, user: &str, note: Option<&str>)
-        -> Result<Status>;
+    /// One ad with its history, for `user` to read: the read is written to the audit log.
+    fn read(&mut self, id: i64, user: &str) -> Result<Option<StoredAd>>;
+    /// The store id of an ad already stored with the same text and translation.
+    fn id_of(&self, ad: &ScoredAd) -> Result<Option<i64>>;
+    /// Applies a triage decision if the workflow allows it, recording it in the ad's history and
+    /// the audit log in one transaction; returns the ad's state afterwards.
+    fn apply(&mut self, id: i64, change: &Change, user: &str) -> Result<Option<Status>>;
 }

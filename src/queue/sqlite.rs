@@ -7,13 +7,18 @@ use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::json;
 
-use super::{BatchOutcome, Event, Filter, Label, QueueItem, Status, Store, StoredAd, Submission};
+use super::audit::append;
+use super::{
+    BatchOutcome, Change, Event, Filter, Label, Order, QueueItem, Refusal, Status, Store, StoredAd,
+    Submission,
+};
 use crate::model::bundle::sha256_hex;
 use crate::model::ScoredAd;
 
 /// The schema, one migration per version; version `i + 1` is `MIGRATIONS[i]`. Never edit a
 /// shipped migration: add one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE ads (
     id              INTEGER PRIMARY KEY,
     content_key     TEXT NOT NULL UNIQUE,      -- SHA-256 of text and translation: resubmits are skipped
@@ -48,17 +53,57 @@ CREATE TABLE events (
     note        TEXT
 );
 CREATE INDEX events_ad ON events (ad_id);
-"#];
+"#,
+    r#"
+ALTER TABLE ads ADD COLUMN assigned_to TEXT;
+ALTER TABLE ads ADD COLUMN escalated_to TEXT;
+ALTER TABLE events ADD COLUMN target TEXT;     -- escalated to which office, assigned to whom
+CREATE INDEX ads_submitted ON ads (submitted_at);
+CREATE TABLE users (
+    name          TEXT PRIMARY KEY,
+    role          TEXT NOT NULL CHECK (role IN ('submitter', 'analyst', 'admin')),
+    office        TEXT,
+    password_hash TEXT NOT NULL,               -- argon2id, PHC string
+    created_at    TEXT NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash  TEXT PRIMARY KEY,              -- SHA-256 of the cookie: a stolen file holds no live session
+    user        TEXT NOT NULL REFERENCES users (name),
+    csrf        TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+);
+CREATE TABLE api_tokens (
+    token_hash  TEXT PRIMARY KEY,
+    user        TEXT NOT NULL REFERENCES users (name),
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE audit (
+    id      INTEGER PRIMARY KEY,
+    at      TEXT NOT NULL,
+    user    TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    target  TEXT,
+    before  TEXT,                              -- JSON
+    after   TEXT                               -- JSON
+);
+CREATE INDEX audit_target ON audit (target);
+CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#,
+];
 
 /// The default store file when neither `--db` nor `ADSCREEN_DB` is given.
 pub const DEFAULT_DB: &str = "adscreen.db";
 
 /// The SQLite store.
 pub struct SqliteStore {
-    conn: Connection,
+    pub(super) conn: Connection,
 }
 
-fn now() -> String {
+/// The current time as stored: RFC 3339, UTC, milliseconds.
+pub(super) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -82,16 +127,6 @@ impl SqliteStore {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize)
     }
-
-    fn status_of(tx: &Transaction, id: i64) -> Result<Option<Status>> {
-        let status: Option<Option<String>> = tx
-            .query_row("SELECT status FROM ads WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?;
-        match status {
-            None => bail!("no ad with id {id} in the store: `adscreen queue list` shows the ids"),
-            Some(s) => Ok(s.map(|s| s.parse().expect("stored statuses are valid"))),
-        }
-    }
 }
 
 /// Applies the migrations the file has not seen, each in its own transaction.
@@ -113,7 +148,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 /// Appends one event to an ad's history.
 fn record_event(tx: &Transaction, ad: i64, e: &Event) -> Result<()> {
     tx.execute(
-        "INSERT INTO events (ad_id, at, user, action, from_status, to_status, label, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO events (ad_id, at, user, action, from_status, to_status, label, note, target) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             ad,
             e.at,
@@ -122,7 +157,8 @@ fn record_event(tx: &Transaction, ad: i64, e: &Event) -> Result<()> {
             e.from_status.map(Status::as_str),
             e.to_status.map(Status::as_str),
             e.label.as_ref().map(|l| serde_json::to_string(l).expect("labels serialize")),
-            e.note
+            e.note,
+            e.target
         ],
     )?;
     Ok(())
@@ -138,6 +174,7 @@ fn event(user: &str, action: &str, from: Option<Status>, to: Option<Status>) -> 
         to_status: to,
         label: None,
         note: None,
+        target: None,
     }
 }
 
@@ -196,13 +233,23 @@ impl Store for SqliteStore {
                 &event(who.user, "submitted", None, status),
             )?;
         }
+        append(
+            &tx,
+            who.user,
+            "submit",
+            Some(who.source),
+            None,
+            Some(
+                &json!({"stored": outcome.stored, "duplicates": outcome.duplicates, "queued": outcome.queued}),
+            ),
+        )?;
         tx.commit()?;
         Ok(outcome)
     }
 
     fn list(&self, f: &Filter) -> Result<Vec<QueueItem>> {
         let mut sql = String::from(
-            "SELECT id, ext_id, score, lang, office, status, scored, text FROM ads WHERE status IS NOT NULL",
+            "SELECT id, ext_id, score, lang, office, status, scored, text, assigned_to, submitted_at FROM ads WHERE status IS NOT NULL",
         );
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
         let mut add = |clause: &str, v: Box<dyn rusqlite::ToSql>| {
@@ -221,6 +268,18 @@ impl Store for SqliteStore {
         if let Some(m) = f.min_score {
             add("score >=", Box::new(m));
         }
+        if let Some(m) = f.max_score {
+            add("score <=", Box::new(m));
+        }
+        if let Some(t) = &f.from {
+            add("submitted_at >=", Box::new(t.clone()));
+        }
+        if let Some(t) = &f.to {
+            add("submitted_at <", Box::new(t.clone()));
+        }
+        if let Some(u) = &f.assigned_to {
+            add("assigned_to =", Box::new(u.clone()));
+        }
         if let Some(i) = f.indicator {
             add(
                 "EXISTS (SELECT 1 FROM json_each(scored, '$.flagged_indicators') WHERE value =",
@@ -228,65 +287,67 @@ impl Store for SqliteStore {
             );
             sql.push(')');
         }
+        let order = match f.order {
+            Order::Risk => "score DESC".to_string(),
+            Order::Uncertain(t) => format!("abs(score - {t}) ASC"),
+        };
         sql.push_str(&format!(
-            " ORDER BY score DESC, id LIMIT {}",
-            f.limit.max(1)
+            " ORDER BY {order}, id LIMIT {} OFFSET {}",
+            f.limit.max(1),
+            f.offset
         ));
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map(
             rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())),
             |r| {
-                let scored: String = r.get(6)?;
-                let text: String = r.get(7)?;
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get::<_, String>(5)?,
-                    scored,
-                    text,
-                ))
+                Ok(QueueRow {
+                    id: r.get(0)?,
+                    ext_id: r.get(1)?,
+                    score: r.get(2)?,
+                    lang: r.get(3)?,
+                    office: r.get(4)?,
+                    status: r.get(5)?,
+                    scored: r.get(6)?,
+                    text: r.get(7)?,
+                    assigned_to: r.get(8)?,
+                    submitted_at: r.get(9)?,
+                })
             },
         )?;
-        rows.map(|row| {
-            let (id, ext_id, score, lang, office, status, scored, text) = row?;
-            Ok(QueueItem {
-                id,
-                ext_id,
-                score,
-                lang,
-                office,
-                status: status.parse().map_err(anyhow::Error::msg)?,
-                top_indicators: top_indicators(&scored)?,
-                preview: preview(&text),
-            })
-        })
-        .collect()
+        rows.map(|row| row?.into_item()).collect()
     }
 
     fn get(&self, id: i64) -> Result<Option<StoredAd>> {
         let row = self
             .conn
             .query_row(
-                "SELECT status, scored, text, translation, metadata, label, label_indicators, office FROM ads WHERE id = ?1",
+                "SELECT status, scored, text, translation, metadata, label, label_indicators, office, assigned_to, escalated_to FROM ads WHERE id = ?1",
                 [id],
                 |r| {
                     Ok((
-                        r.get::<_, Option<String>>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, Option<bool>>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                        r.get::<_, Option<String>>(7)?,
+                        (
+                            r.get::<_, Option<String>>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, String>(4)?,
+                        ),
+                        (
+                            r.get::<_, Option<bool>>(5)?,
+                            r.get::<_, Option<String>>(6)?,
+                            r.get::<_, Option<String>>(7)?,
+                            r.get::<_, Option<String>>(8)?,
+                            r.get::<_, Option<String>>(9)?,
+                        ),
                     ))
                 },
             )
             .optional()?;
-        let Some((status, scored, text, translation, metadata, label, tags, office)) = row else {
+        let Some((
+            (status, scored, text, translation, metadata),
+            (label, tags, office, assigned_to, escalated_to),
+        )) = row
+        else {
             return Ok(None);
         };
         let mut metadata: serde_json::Value = serde_json::from_str(&metadata)?;
@@ -308,78 +369,154 @@ impl Store for SqliteStore {
             translation,
             metadata,
             label,
+            assigned_to,
+            escalated_to,
             history: self.history(id)?,
         }))
     }
 
-    fn label(&mut self, id: i64, label: &Label, user: &str, note: Option<&str>) -> Result<Status> {
-        let tx = self.conn.transaction()?;
-        let from = Self::status_of(&tx, id)?;
-        let to = match from {
-            Some(Status::New) => Some(Status::InReview),
-            other => other,
-        };
-        tx.execute(
-            "UPDATE ads SET label = ?1, label_indicators = ?2, status = ?3 WHERE id = ?4",
-            params![
-                label.suspicious,
-                serde_json::to_string(&label.indicators)?,
-                to.map(Status::as_str),
-                id
-            ],
-        )?;
-        let e = Event {
-            label: Some(label.clone()),
-            note: note.map(String::from),
-            ..event(user, "label", from, to)
-        };
-        record_event(&tx, id, &e)?;
-        tx.commit()?;
-        Ok(to.unwrap_or(Status::InReview))
+    fn read(&mut self, id: i64, user: &str) -> Result<Option<StoredAd>> {
+        let ad = self.get(id)?;
+        if ad.is_some() {
+            let tx = self.conn.transaction()?;
+            append(&tx, user, "read", Some(&id.to_string()), None, None)?;
+            tx.commit()?;
+        }
+        Ok(ad)
     }
 
-    fn transition(
-        &mut self,
-        id: i64,
-        to: Status,
-        user: &str,
-        note: Option<&str>,
-    ) -> Result<Status> {
+    fn id_of(&self, ad: &ScoredAd) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM ads WHERE content_key = ?1",
+                [content_key(ad)],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn apply(&mut self, id: i64, change: &Change, user: &str) -> Result<Option<Status>> {
         let tx = self.conn.transaction()?;
-        let from = Self::status_of(&tx, id)?;
-        match from {
-            None => bail!("ad {id} is not in the queue (it was not flagged): label it instead"),
-            Some(f) if !f.can_become(to) => {
-                bail!("ad {id} is {f}: only new or in_review ads can become {to}")
+        let before = triage_state(&tx, id)?;
+        let from = before["status"]
+            .as_str()
+            .map(|s| s.parse::<Status>().expect("stored statuses are valid"));
+        let to = change.next_status(id, from)?;
+        let mut e = event(user, change.action(), from, to);
+        match change {
+            Change::Label { label, note } => {
+                tx.execute(
+                    "UPDATE ads SET label = ?1, label_indicators = ?2 WHERE id = ?3",
+                    params![
+                        label.suspicious,
+                        serde_json::to_string(&label.indicators)?,
+                        id
+                    ],
+                )?;
+                e.label = Some(label.clone());
+                e.note = note.clone();
             }
-            Some(_) => {}
+            Change::Escalate { office, reason } => {
+                tx.execute(
+                    "UPDATE ads SET escalated_to = ?1 WHERE id = ?2",
+                    params![office, id],
+                )?;
+                e.target = Some(office.clone());
+                e.note = Some(reason.clone());
+            }
+            Change::Dismiss { note } => e.note = note.clone(),
+            Change::Assign { to } => {
+                tx.execute(
+                    "UPDATE ads SET assigned_to = ?1 WHERE id = ?2",
+                    params![to, id],
+                )?;
+                e.target = to.clone();
+            }
+            Change::Note { text } => e.note = Some(text.clone()),
         }
         tx.execute(
             "UPDATE ads SET status = ?1 WHERE id = ?2",
-            params![to.as_str(), id],
+            params![to.map(Status::as_str), id],
         )?;
-        let action = if to == Status::Escalated {
-            "escalate"
-        } else {
-            "dismiss"
-        };
-        record_event(
+        record_event(&tx, id, &e)?;
+        let mut after = triage_state(&tx, id)?;
+        if let Change::Note { text } = change {
+            after["note"] = json!(text);
+        }
+        append(
             &tx,
-            id,
-            &Event {
-                note: note.map(String::from),
-                ..event(user, action, from, Some(to))
-            },
+            user,
+            change.action(),
+            Some(&id.to_string()),
+            Some(&before),
+            Some(&after),
         )?;
         tx.commit()?;
         Ok(to)
     }
 }
 
+/// An ad's triage state, as the audit log records it before and after a change.
+fn triage_state(tx: &Transaction, id: i64) -> Result<serde_json::Value> {
+    tx.query_row(
+        "SELECT status, label, label_indicators, assigned_to, escalated_to FROM ads WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(json!({
+                "status": r.get::<_, Option<String>>(0)?,
+                "label": r.get::<_, Option<bool>>(1)?,
+                "indicators": r.get::<_, Option<String>>(2)?
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()),
+                "assigned_to": r.get::<_, Option<String>>(3)?,
+                "escalated_to": r.get::<_, Option<String>>(4)?,
+            }))
+        },
+    )
+    .optional()?
+    .ok_or_else(|| {
+        Refusal::NotFound(format!(
+            "no ad with id {id} in the store: `adscreen queue list` shows the ids"
+        ))
+        .into()
+    })
+}
+
+/// One queue row as read from SQL.
+struct QueueRow {
+    id: i64,
+    ext_id: String,
+    score: f32,
+    lang: Option<String>,
+    office: Option<String>,
+    status: String,
+    scored: String,
+    text: String,
+    assigned_to: Option<String>,
+    submitted_at: String,
+}
+
+impl QueueRow {
+    fn into_item(self) -> Result<QueueItem> {
+        Ok(QueueItem {
+            id: self.id,
+            ext_id: self.ext_id,
+            score: self.score,
+            lang: self.lang,
+            office: self.office,
+            status: self.status.parse().map_err(anyhow::Error::msg)?,
+            top_indicators: top_indicators(&self.scored)?,
+            preview: preview(&self.text),
+            assigned_to: self.assigned_to,
+            submitted_at: self.submitted_at,
+        })
+    }
+}
+
 impl SqliteStore {
     fn history(&self, id: i64) -> Result<Vec<Event>> {
         let mut stmt = self.conn.prepare(
-            "SELECT at, user, action, from_status, to_status, label, note FROM events WHERE ad_id = ?1 ORDER BY id",
+            "SELECT at, user, action, from_status, to_status, label, note, target FROM events WHERE ad_id = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map([id], |r| {
             Ok((
@@ -390,10 +527,11 @@ impl SqliteStore {
                 r.get::<_, Option<String>>(4)?,
                 r.get::<_, Option<String>>(5)?,
                 r.get(6)?,
+                r.get(7)?,
             ))
         })?;
         rows.map(|row| {
-            let (at, user, action, from, to, label, note) = row?;
+            let (at, user, action, from, to, label, note, target) = row?;
             let status = |s: Option<String>| {
                 s.map(|s| s.parse::<Status>().map_err(anyhow::Error::msg))
                     .transpose()
@@ -406,6 +544,7 @@ impl SqliteStore {
                 to_status: status(to)?,
                 label: label.map(|l| serde_json::from_str(&l)).transpose()?,
                 note,
+                target,
             })
         })
         .collect()
@@ -413,13 +552,13 @@ impl SqliteStore {
 }
 
 /// The three highest indicators of a stored `score` output.
-fn top_indicators(scored: &str) -> Result<Vec<(String, f32)>> {
+fn top_indicators(scored: &str) -> Result<Vec<(String, f64)>> {
     let v: serde_json::Value = serde_json::from_str(scored)?;
-    let mut pairs: Vec<(String, f32)> = v["indicators"]
+    let mut pairs: Vec<(String, f64)> = v["indicators"]
         .as_object()
         .map(|m| {
             m.iter()
-                .map(|(k, s)| (k.clone(), s.as_f64().unwrap_or(0.0) as f32))
+                .map(|(k, s)| (k.clone(), s.as_f64().unwrap_or(0.0)))
                 .collect()
         })
         .unwrap_or_default();

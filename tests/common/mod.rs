@@ -77,3 +77,113 @@ pub fn assert_shows(text: &str, parts: &[&str]) {
         assert!(text.contains(part), "missing {part}:\n{text}");
     }
 }
+
+/// A running `adscreen serve` on a fresh store, with one user per role, killed on drop.
+pub struct Server {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// The store file.
+    pub db: String,
+    /// API tokens by user name: `admin`, `analyst`, `sub_mx` (Mexico City), `sub_mn` (Manila).
+    pub tokens: std::collections::HashMap<String, String>,
+    _dir: tempfile::TempDir,
+}
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+impl Server {
+    /// Creates the users, then starts the server with the shipped model (or `model`).
+    pub fn start(model: Option<&Path>) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db").to_string_lossy().into_owned();
+        let mut tokens = std::collections::HashMap::new();
+        for (name, role, office) in [
+            ("admin", "admin", None),
+            ("analyst", "analyst", None),
+            ("sub_mx", "submitter", Some("Mexico City")),
+            ("sub_mn", "submitter", Some("Manila")),
+        ] {
+            let mut args = vec!["users", "add", name, "--role", role, "--db", &db];
+            if let Some(o) = office {
+                args.extend(["--office", o]);
+            }
+            let r = run_stdin(&args, format!("{PASSWORD}\n").as_bytes());
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            let t = run(&["users", "token", name, "--db", &db]);
+            tokens.insert(name.to_string(), t.stdout.trim().to_string());
+        }
+        let mut args = vec![
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--reload-seconds",
+            "0.2",
+            "--db",
+            &db,
+        ];
+        let model = model.map(|m| m.to_string_lossy().into_owned());
+        if let Some(m) = &model {
+            args.extend(["--model", m]);
+        }
+        let mut child = command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("serve starts");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("adscreen: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        Server {
+            child,
+            base,
+            db,
+            tokens,
+            _dir: dir,
+        }
+    }
+
+    /// Calls the API as `user` (None: without credentials); returns the status and the JSON body.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        user: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = ureq::request(method, &format!("{}{path}", self.base));
+        if let Some(u) = user {
+            req = req.set("Authorization", &format!("Bearer {}", self.tokens[u]));
+        }
+        let res = match body {
+            Some(b) => req.send_json(b.clone()),
+            None if method == "GET" => req.call(),
+            None => req.send_string(""),
+        };
+        let res = match res {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = res.status();
+        let text = res.into_string().unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, json)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

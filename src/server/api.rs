@@ -1,0 +1,571 @@
+//! The JSON API. Every route but `/health` needs a caller ([`Caller`]); `openapi.json` beside this
+//! file documents them all and is served at `/api/openapi.json`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rayon::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::auth::{Caller, SESSION_COOKIE};
+use super::{ApiError, AppState, MAX_BODY_BYTES};
+use crate::ingest::{AdRecord, Lang};
+use crate::queue::accounts::hash_password;
+use crate::queue::{
+    AuditFilter, Change, Filter, Label, Order, Role, Status, StoredAd, Submission, User,
+};
+use crate::taxonomy::Indicator;
+
+/// The most ads one request may submit.
+pub const MAX_BATCH: usize = 1000;
+/// The most rows one page of the queue may hold.
+pub const MAX_PAGE: usize = 500;
+
+/// The OpenAPI description of these routes.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// The API's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/me", get(me))
+        .route("/api/logout", post(logout))
+        .route("/api/model", get(model))
+        .route("/api/score", post(score))
+        .route("/api/ads", post(submit).get(list))
+        .route("/api/ads/{id}", get(show))
+        .route("/api/ads/{id}/label", post(label))
+        .route("/api/ads/{id}/note", post(note))
+        .route("/api/ads/{id}/assign", post(assign))
+        .route("/api/ads/{id}/escalate", post(escalate))
+        .route("/api/ads/{id}/dismiss", post(dismiss))
+        .route("/api/users", get(users).post(add_user))
+        .route("/api/users/{name}/tokens", post(add_token))
+        .route("/api/audit", get(audit))
+}
+
+/// Reads a JSON body into `T`: 413 when too large, 400 when not JSON, 422 when JSON of the wrong
+/// shape (a missing or unknown field, a wrong type), each saying where.
+fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let bytes = body.map_err(|r| {
+        ApiError::new(
+            r.status(),
+            format!(
+                "{}: bodies are limited to {} MiB; split the batch",
+                r.body_text(),
+                MAX_BODY_BYTES >> 20
+            ),
+        )
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid body: {e}"),
+        ),
+        _ => ApiError::bad_request(format!("malformed JSON body: {e}")),
+    })
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(t)| t)
+        .map_err(|r| ApiError::bad_request(r.body_text()))
+}
+
+fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    p.map(|Path(t)| t)
+        .map_err(|r| ApiError::bad_request(r.body_text()))
+}
+
+async fn health(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"status": "ok", "model": state.screener().model.manifest.model_version}))
+}
+
+async fn openapi(_caller: Caller) -> Response {
+    ([("content-type", "application/json")], OPENAPI).into_response()
+}
+
+async fn me(caller: Caller) -> Json<Value> {
+    Json(json!({"user": caller.user, "csrf": caller.csrf}))
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    _caller: Caller,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(token) = super::auth::cookie(&headers, SESSION_COOKIE).map(String::from) {
+        state.with_store(move |s| s.close_session(&token)).await?;
+    }
+    Ok((
+        [(
+            "set-cookie",
+            format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        )],
+        Json(json!({"logged_out": true})),
+    )
+        .into_response())
+}
+
+async fn model(State(state): State<AppState>, _caller: Caller) -> Json<Value> {
+    let s = state.screener();
+    let m = &s.model.manifest;
+    Json(json!({
+        "model_version": m.model_version, "created": m.created, "threshold": s.model.thresholds[0],
+        "threshold_rule": m.threshold_rule, "metrics": m.metrics,
+        "indicators": Indicator::ALL.iter().map(|i| i.id()).collect::<Vec<_>>(),
+    }))
+}
+
+/// Scores one ad without storing it.
+async fn score(
+    State(state): State<AppState>,
+    _caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let obj: Map<String, Value> = parse(body)?;
+    let record = AdRecord::from_json(obj, "ad").map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("field {}: {}", e.field, e.reason),
+        )
+    })?;
+    let screener = state.screener();
+    let scored = tokio::task::spawn_blocking(move || screener.screen(record))
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?;
+    Ok(Json(
+        serde_json::to_value(&scored).map_err(|e| ApiError::internal(e.into()))?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    /// Ad records (shared/TAXONOMY.md format).
+    ads: Vec<Value>,
+    /// The office that canvassed them, for records that name none.
+    office: Option<String>,
+}
+
+/// Scores and stores a batch; per-record errors do not stop the others.
+async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body: SubmitBody = parse(body)?;
+    if body.ads.len() > MAX_BATCH {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "a batch of {} ads: at most {MAX_BATCH} per request; split it",
+                body.ads.len()
+            ),
+        ));
+    }
+    // Submitters file for their own office, whatever the body says.
+    let office = match caller.user.role {
+        Role::Submitter => caller.user.office.clone(),
+        _ => body.office,
+    };
+    let mut errors = Vec::new();
+    let mut records = Vec::new();
+    for (index, v) in body.ads.into_iter().enumerate() {
+        let Value::Object(obj) = v else {
+            errors.push(json!({"index": index, "field": null, "error": "must be a JSON object"}));
+            continue;
+        };
+        match AdRecord::from_json(obj, &format!("api-{index}")) {
+            Ok(mut r) => {
+                if caller.user.role == Role::Submitter || r.office.is_none() {
+                    r.office = office.clone().or(r.office);
+                }
+                records.push((index, r));
+            }
+            Err(e) => errors.push(json!({"index": index, "field": e.field, "error": e.reason})),
+        }
+    }
+    let screener = state.screener();
+    let scored = tokio::task::spawn_blocking(move || {
+        records
+            .into_par_iter()
+            .map(|(i, r)| (i, screener.screen(r)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.into()))?;
+    let user = caller.user.name.clone();
+    let results = state
+        .with_store(move |s| {
+            let known: Vec<bool> = scored
+                .iter()
+                .map(|(_, ad)| Ok(s.id_of(ad)?.is_some()))
+                .collect::<anyhow::Result<_>>()?;
+            let (indexes, batch): (Vec<usize>, Vec<_>) = scored.into_iter().unzip();
+            let who = Submission {
+                user: &user,
+                office: office.as_deref(),
+                source: "api",
+            };
+            s.submit(&batch, &who)?;
+            indexes
+                .iter()
+                .zip(&batch)
+                .zip(known)
+                .map(|((i, ad), duplicate)| {
+                    Ok(json!({
+                        "index": i, "id": s.id_of(ad)?, "ext_id": ad.id, "score": crate::model::round3(ad.score),
+                        "flagged": ad.flagged, "duplicate": duplicate,
+                    }))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
+        .await?;
+    Ok(Json(json!({"results": results, "errors": errors})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<Status>,
+    lang: Option<Lang>,
+    office: Option<String>,
+    indicator: Option<Indicator>,
+    min_score: Option<f32>,
+    max_score: Option<f32>,
+    from: Option<String>,
+    to: Option<String>,
+    assigned_to: Option<String>,
+    order: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// A date or date-time bound, checked so a typo is an error rather than an empty list.
+fn date_bound(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
+    match v {
+        Some(s)
+            if chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d").is_err()
+                && chrono::DateTime::parse_from_rfc3339(&s).is_err() =>
+        {
+            Err(ApiError::bad_request(format!(
+                "{name}={s:?}: give a date (2027-01-31) or an RFC 3339 time"
+            )))
+        }
+        v => Ok(v),
+    }
+}
+
+/// One page of the queue.
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let order = match q.order.as_deref() {
+        None | Some("risk") => Order::Risk,
+        Some("uncertain") => Order::Uncertain(state.screener().model.thresholds[0]),
+        Some(o) => {
+            return Err(ApiError::bad_request(format!(
+                "order={o:?}: use risk (highest score first) or uncertain (nearest the threshold first)"
+            )))
+        }
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+    let offset = q.offset.unwrap_or(0);
+    let office = if caller.user.role == Role::Submitter {
+        Some(caller.user.office.clone().unwrap_or_default())
+    } else {
+        q.office
+    };
+    let filter = Filter {
+        status: q.status,
+        lang: q.lang,
+        office,
+        min_score: q.min_score,
+        max_score: q.max_score,
+        from: date_bound("from", q.from)?,
+        to: date_bound("to", q.to)?,
+        assigned_to: q.assigned_to,
+        indicator: q.indicator,
+        order,
+        limit: limit + 1,
+        offset,
+    };
+    let mut items = state.with_store(move |s| s.list(&filter)).await?;
+    let more = items.len() > limit;
+    items.truncate(limit);
+    Ok(Json(json!({
+        "items": items,
+        "next_offset": more.then_some(offset + limit),
+    })))
+}
+
+/// One ad in full; the read is audited.
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<StoredAd>, ApiError> {
+    let id = path(id)?;
+    let c = caller.clone();
+    let ad = state
+        .with_store(move |s| {
+            let ad = s.get(id)?;
+            match &ad {
+                Some(a) if c.may_see(a.metadata["office"].as_str()) => {
+                    s.audit(&c.user.name, "read", Some(&id.to_string()), None, None)?;
+                    Ok(Some(Ok(a.clone())))
+                }
+                Some(_) => Ok(Some(Err(()))),
+                None => Ok(None),
+            }
+        })
+        .await?;
+    match ad {
+        Some(Ok(ad)) => Ok(Json(ad)),
+        Some(Err(())) => Err(ApiError::forbidden(format!(
+            "ad {id} was filed by another office; the submitter role sees only its own office's ads"
+        ))),
+        None => Err(ApiError::not_found(format!("no ad with id {id}"))),
+    }
+}
+
+/// Applies a triage decision as an analyst and returns the ad's new state.
+async fn triage(
+    state: AppState,
+    caller: Caller,
+    id: Result<Path<i64>, PathRejection>,
+    change: Change,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let id = path(id)?;
+    let user = caller.user.name;
+    let status = state
+        .with_store(move |s| {
+            if let Change::Assign { to: Some(to) } = &change {
+                let analyst = s
+                    .users()?
+                    .into_iter()
+                    .any(|u| &u.name == to && u.role >= Role::Analyst);
+                if !analyst {
+                    return Err(crate::queue::Refusal::NotFound(format!(
+                        "no analyst named {to:?}: `GET /api/users` lists them"
+                    ))
+                    .into());
+                }
+            }
+            s.apply(id, &change, &user)
+        })
+        .await?;
+    Ok(Json(json!({"id": id, "status": status})))
+}
+
+/// Refuses an empty required text field.
+fn required(field: &str, v: String) -> Result<String, ApiError> {
+    if v.trim().is_empty() {
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid body: `{field}` must not be empty"),
+        ))
+    } else {
+        Ok(v)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabelBody {
+    suspicious: bool,
+    #[serde(default)]
+    indicators: Vec<Indicator>,
+    note: Option<String>,
+}
+
+async fn label(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let b: LabelBody = parse(body)?;
+    let label = Label {
+        suspicious: b.suspicious,
+        indicators: b.indicators,
+    };
+    triage(
+        state,
+        caller,
+        id,
+        Change::Label {
+            label,
+            note: b.note,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    text: String,
+}
+
+async fn note(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let b: NoteBody = parse(body)?;
+    let text = required("text", b.text)?;
+    triage(state, caller, id, Change::Note { text }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignBody {
+    to: Option<String>,
+}
+
+async fn assign(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let b: AssignBody = parse(body)?;
+    triage(state, caller, id, Change::Assign { to: b.to }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EscalateBody {
+    office: String,
+    reason: String,
+}
+
+async fn escalate(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let b: EscalateBody = parse(body)?;
+    let change = Change::Escalate {
+        office: required("office", b.office)?,
+        reason: required("reason", b.reason)?,
+    };
+    triage(state, caller, id, change).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DismissBody {
+    note: Option<String>,
+}
+
+async fn dismiss(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let b: DismissBody = parse(body)?;
+    triage(state, caller, id, Change::Dismiss { note: b.note }).await
+}
+
+async fn users(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let users = state.with_store(|s| s.users()).await?;
+    Ok(Json(json!({ "users": users })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    name: String,
+    role: Role,
+    office: Option<String>,
+    password: String,
+}
+
+async fn add_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Admin)?;
+    let b: NewUser = parse(body)?;
+    let user = User {
+        name: required("name", b.name)?,
+        role: b.role,
+        office: b.office,
+    };
+    if b.password.chars().count() < 12 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid body: `password` needs at least 12 characters",
+        ));
+    }
+    let hash = tokio::task::spawn_blocking(move || hash_password(&b.password))
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?
+        .map_err(ApiError::internal)?;
+    let by = caller.user.name;
+    let u = user.clone();
+    state
+        .with_store(move |s| s.add_user(&u, &hash, &by))
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "user": user }))))
+}
+
+async fn add_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Admin)?;
+    let name = path(name)?;
+    let by = caller.user.name;
+    let n = name.clone();
+    let token = state.with_store(move |s| s.add_token(&n, &by)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"user": name, "token": token})),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    user: Option<String>,
+    action: Option<String>,
+    target: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let q = query(q)?;
+    let filter = AuditFilter {
+        user: q.user,
+        action: q.action,
+        target: q.target,
+        limit: q.limit.unwrap_or(100).clamp(1, 10_000),
+    };
+    let entries = state.with_store(move |s| s.audit_entries(&filter)).await?;
+    Ok(Json(json!({ "entries": entries })))
+}
