@@ -22,7 +22,10 @@ pub mod server;
 pub mod taxonomy;
 
 use ingest::AdRecord;
-use model::{Model, ScoredAd};
+use model::metrics::Outcome;
+use model::train::TrainingSet;
+use model::{Model, ScoredAd, HEADS};
+use rayon::prelude::*;
 
 /// Stages 1–3 behind one call: what `score` and `submit` run on every ad.
 pub struct Screener {
@@ -41,5 +44,24 @@ impl Screener {
         let features = self.model.featurizer.featurize(&ad);
         // 3. model
         self.model.score(ad, &features)
+    }
+
+    /// Screens labeled records on all cores and pairs every head's score with its gold target:
+    /// what evaluation and promotion measure.
+    pub fn evaluate(&self, records: Vec<AdRecord>) -> Vec<Outcome> {
+        records
+            .into_par_iter()
+            .map(|r| {
+                let gold = TrainingSet::gold(&r);
+                let s = self.screen(r);
+                let mut probs = [s.score; HEADS];
+                probs[1..].copy_from_slice(&s.indicators.0);
+                Outcome {
+                    lang: s.ad.lang(),
+                    probs,
+                    gold,
+                }
+            })
+            .collect()
     }
 }

@@ -6,12 +6,10 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use rayon::prelude::*;
 
 use super::{read_labeled, ModelOpts};
 use adscreen::model::bundle::write_reports;
-use adscreen::model::metrics::{head_scores, report, Bucket, Outcome, Summary};
-use adscreen::model::{TrainingSet, HEADS};
+use adscreen::model::metrics::{head_scores, report, Bucket, Summary};
 use adscreen::Screener;
 
 /// Arguments of `eval`.
@@ -38,20 +36,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         model,
         office: None,
     };
-    let outcomes: Vec<Outcome> = records
-        .into_par_iter()
-        .map(|r| {
-            let gold = TrainingSet::gold(&r);
-            let s = screener.screen(r);
-            let mut probs = [s.score; HEADS];
-            probs[1..].copy_from_slice(&s.indicators.0);
-            Outcome {
-                lang: s.ad.lang(),
-                probs,
-                gold,
-            }
-        })
-        .collect();
+    let outcomes = screener.evaluate(records);
     let m = &screener.model;
     let metrics = report(&outcomes, &m.thresholds);
     let calibration = head_scores(&outcomes, 0, |_| true).calibration();

@@ -11,6 +11,7 @@ macro_rules! out {
 
 mod audit;
 mod eval;
+mod model;
 mod queue;
 mod score;
 mod serve;
@@ -62,6 +63,9 @@ enum Command {
     Train(train::Args),
     /// Evaluate a model bundle on labeled ads.
     Eval(eval::Args),
+    /// Promote a trained model bundle after comparing it with the current one.
+    #[command(subcommand)]
+    Model(model::Command),
     /// Serve the JSON API and the analysts' triage page.
     Serve(serve::Args),
     /// Create users, list them, issue API tokens.
@@ -87,6 +91,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Queue(c) => queue::run(c),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Model(c) => model::run(c),
         Command::Serve(a) => serve::run(a),
         Command::Users(c) => users::run(c),
         Command::Audit(a) => audit::run(a),
@@ -131,13 +136,16 @@ struct DbOpts {
 }
 
 impl DbOpts {
-    fn open(&self) -> Result<SqliteStore> {
-        let path = self
-            .db
+    /// The store file: `--db`, else `$ADSCREEN_DB`, else `./adscreen.db`.
+    fn path(&self) -> PathBuf {
+        self.db
             .clone()
             .or_else(|| std::env::var_os("ADSCREEN_DB").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
-        SqliteStore::open(&path)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DB))
+    }
+
+    fn open(&self) -> Result<SqliteStore> {
+        SqliteStore::open(&self.path())
     }
 }
 

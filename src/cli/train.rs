@@ -6,16 +6,24 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
-use super::read_labeled;
+use super::{read_labeled, DbOpts};
+use adscreen::ingest::AdRecord;
 use adscreen::model::bundle::sha256_hex;
 use adscreen::model::{TrainParams, TrainingSet};
+use adscreen::queue::Store;
 
 /// Arguments of `train`.
 #[derive(clap::Args)]
 pub struct Args {
     /// Labeled ads (JSONL or CSV with `label` and `indicators`).
-    #[arg(long, required = true, num_args = 1..)]
+    #[arg(long, num_args = 1.., required_unless_present = "from_db")]
     data: Vec<String>,
+    /// Also train on the analysts' labels in the store; a label overrides the files' label for
+    /// the same ad (same text and translation).
+    #[arg(long)]
+    from_db: bool,
+    #[command(flatten)]
+    db: DbOpts,
     /// Directory to write the bundle into.
     #[arg(long)]
     out: PathBuf,
@@ -53,17 +61,29 @@ pub fn run(a: Args) -> Result<ExitCode> {
         .folds(a.folds)
         .target_recall(a.target_recall)
         .check()?;
-    let (records, counts) = read_labeled(&a.data)?;
+    let (mut records, counts) = read_labeled(&a.data)?;
     if counts.rejected > 0 {
         bail!("{} of {} records were rejected (see above): fix them before training, so the model is what the files say", counts.rejected, counts.read);
     }
-    let data = TrainingSet::new(records)?;
-    let mut model = params.fit(&data, &|line| eprintln!("train: {line}"))?;
     let mut digest = Vec::new();
     for f in &a.data {
         digest.extend(fs::read(f).with_context(|| format!("cannot read {f}"))?);
     }
-    model.manifest.training_data.files = a.data.clone();
+    let mut sources = a.data.clone();
+    if a.from_db {
+        let labels = a.db.open()?.labeled()?;
+        let (overridden, added) = overlay(&mut records, labels.clone());
+        eprintln!("train: {} analysts' labels from the store: {overridden} override the files, {added} are new ads", labels.len());
+        digest.extend(serde_json::to_vec(&labels)?);
+        sources.push(format!(
+            "store:{} ({} labels)",
+            a.db.path().display(),
+            labels.len()
+        ));
+    }
+    let data = TrainingSet::new(records)?;
+    let mut model = params.fit(&data, &|line| eprintln!("train: {line}"))?;
+    model.manifest.training_data.files = sources;
     model.manifest.training_data.sha256 = sha256_hex(&digest);
     model.save(&a.out)?;
     let m = &model.manifest;
@@ -76,4 +96,29 @@ pub fn run(a: Args) -> Result<ExitCode> {
     out!("threshold {:.3}: {}", m.threshold, m.threshold_rule)?;
     out!("{}", super::eval::summaries_table(&m.metrics))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Puts the analysts' labels over the corpus: a label replaces the record of the same ad, or is
+/// added. Returns (replaced, added).
+fn overlay(records: &mut Vec<AdRecord>, labels: Vec<AdRecord>) -> (usize, usize) {
+    let index: std::collections::HashMap<String, usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.content_key(), i))
+        .collect();
+    let mut replaced = 0;
+    let mut added = 0;
+    for label in labels {
+        match index.get(&label.content_key()) {
+            Some(&i) => {
+                records[i] = label;
+                replaced += 1;
+            }
+            None => {
+                records.push(label);
+                added += 1;
+            }
+        }
+    }
+    (replaced, added)
 }

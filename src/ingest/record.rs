@@ -70,6 +70,13 @@ impl FieldError {
 }
 
 impl AdRecord {
+    /// The SHA-256 of text and translation: what makes two records the same ad (the store keeps
+    /// an ad once; an analyst's label on it overrides the corpus's in training).
+    pub fn content_key(&self) -> String {
+        let translation = self.translation.as_ref().map_or("", |t| t.text.as_str());
+        crate::model::bundle::sha256_hex(format!("{}\u{0}{}", self.text, translation).as_bytes())
+    }
+
     /// Builds a record from a JSON object, checking every field. `fallback_id` names records that
     /// carry no `id`.
     pub fn from_json(mut obj: Map<String, Value>, fallback_id: &str) -> Result<Self, FieldError> {

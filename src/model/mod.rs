@@ -9,6 +9,7 @@
 pub mod bundle;
 pub mod explain;
 pub mod metrics;
+pub mod promote;
 pub mod train;
 
 use serde::ser::SerializeMap;

@@ -333,6 +333,9 @@ pub trait Store {
     fn get(&self, id: i64) -> Result<Option<StoredAd>>;
     /// One ad with its history, for `user` to read: the read is written to the audit log.
     fn read(&mut self, id: i64, user: &str) -> Result<Option<StoredAd>>;
+    /// Every ad an analyst labelled, as training records (the latest label; text, translation,
+    /// declared language, office).
+    fn labeled(&self) -> Result<Vec<crate::ingest::AdRecord>>;
     /// The store id of an ad already stored with the same text and translation.
     fn id_of(&self, ad: &ScoredAd) -> Result<Option<i64>>;
     /// Applies a triage decision if the workflow allows it, recording it in the ad's history and

@@ -12,7 +12,7 @@ use super::{
     BatchOutcome, Change, Event, Filter, Label, Order, QueueItem, Refusal, Status, Store, StoredAd,
     Submission,
 };
-use crate::model::bundle::sha256_hex;
+use crate::ingest::{AdRecord, Translation};
 use crate::model::ScoredAd;
 
 /// The schema, one migration per version; version `i + 1` is `MIGRATIONS[i]`. Never edit a
@@ -180,9 +180,7 @@ fn event(user: &str, action: &str, from: Option<Status>, to: Option<Status>) -> 
 
 /// The key under which an ad is stored once.
 fn content_key(ad: &ScoredAd) -> String {
-    let r = &ad.ad.record;
-    let translation = r.translation.as_ref().map_or("", |t| t.text.as_str());
-    sha256_hex(format!("{}\u{0}{}", r.text, translation).as_bytes())
+    ad.ad.record.content_key()
 }
 
 impl Store for SqliteStore {
@@ -383,6 +381,56 @@ impl Store for SqliteStore {
             tx.commit()?;
         }
         Ok(ad)
+    }
+
+    fn labeled(&self) -> Result<Vec<AdRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, ext_id, lang, text, translation, metadata, office, label, label_indicators
+             FROM ads WHERE label IS NOT NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                (
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ),
+                (
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
+                ),
+                (
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, bool>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                ),
+            ))
+        })?;
+        rows.map(|row| {
+            let ((id, ext_id, lang), (text, translation, metadata), (office, label, tags)) = row?;
+            let metadata: serde_json::Value = serde_json::from_str(&metadata)?;
+            let translation = match (translation, metadata["translation_lang"].as_str()) {
+                (Some(text), Some(l)) => Some(Translation {
+                    lang: l.parse().map_err(anyhow::Error::msg)?,
+                    text,
+                }),
+                _ => None,
+            };
+            Ok(AdRecord {
+                id: format!("store-{id}:{ext_id}"),
+                lang: lang
+                    .map(|l| l.parse().map_err(anyhow::Error::msg))
+                    .transpose()?,
+                text,
+                translation,
+                label: Some(label as u8),
+                indicators: serde_json::from_str(tags.as_deref().unwrap_or("[]"))?,
+                office,
+                ..AdRecord::default()
+            })
+        })
+        .collect()
     }
 
     fn id_of(&self, ad: &ScoredAd) -> Result<Option<i64>> {
