@@ -41,11 +41,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/score", post(score))
         .route("/api/ads", post(submit).get(list))
         .route("/api/ads/{id}", get(show))
-        .route("/api/ads/{id}/label", post(label))
-        .route("/api/ads/{id}/note", post(note))
-        .route("/api/ads/{id}/assign", post(assign))
-        .route("/api/ads/{id}/escalate", post(escalate))
-        .route("/api/ads/{id}/dismiss", post(dismiss))
+        .route("/api/ads/{id}/label", post(triage::<LabelBody>))
+        .route("/api/ads/{id}/note", post(triage::<NoteBody>))
+        .route("/api/ads/{id}/assign", post(triage::<AssignBody>))
+        .route("/api/ads/{id}/escalate", post(triage::<EscalateBody>))
+        .route("/api/ads/{id}/dismiss", post(triage::<DismissBody>))
         .route("/api/users", get(users).post(add_user))
         .route("/api/users/{name}/tokens", post(add_token))
         .route("/api/audit", get(audit))
@@ -339,15 +339,22 @@ async fn show(
     }
 }
 
+/// A triage request body: what it asks to change.
+trait TriageBody: DeserializeOwned {
+    /// The change, once the fields are checked.
+    fn change(self) -> Result<Change, ApiError>;
+}
+
 /// Applies a triage decision as an analyst and returns the ad's new state.
-async fn triage(
-    state: AppState,
+async fn triage<B: TriageBody>(
+    State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<i64>, PathRejection>,
-    change: Change,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
     let id = path(id)?;
+    let change = parse::<B>(body)?.change()?;
     let user = caller.user.name;
     let status = state
         .with_store(move |s| {
@@ -390,27 +397,17 @@ struct LabelBody {
     note: Option<String>,
 }
 
-async fn label(
-    State(state): State<AppState>,
-    caller: Caller,
-    id: Result<Path<i64>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let b: LabelBody = parse(body)?;
-    let label = Label {
-        suspicious: b.suspicious,
-        indicators: b.indicators,
-    };
-    triage(
-        state,
-        caller,
-        id,
-        Change::Label {
+impl TriageBody for LabelBody {
+    fn change(self) -> Result<Change, ApiError> {
+        let label = Label {
+            suspicious: self.suspicious,
+            indicators: self.indicators,
+        };
+        Ok(Change::Label {
             label,
-            note: b.note,
-        },
-    )
-    .await
+            note: self.note,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -419,15 +416,12 @@ struct NoteBody {
     text: String,
 }
 
-async fn note(
-    State(state): State<AppState>,
-    caller: Caller,
-    id: Result<Path<i64>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let b: NoteBody = parse(body)?;
-    let text = required("text", b.text)?;
-    triage(state, caller, id, Change::Note { text }).await
+impl TriageBody for NoteBody {
+    fn change(self) -> Result<Change, ApiError> {
+        Ok(Change::Note {
+            text: required("text", self.text)?,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -436,14 +430,10 @@ struct AssignBody {
     to: Option<String>,
 }
 
-async fn assign(
-    State(state): State<AppState>,
-    caller: Caller,
-    id: Result<Path<i64>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let b: AssignBody = parse(body)?;
-    triage(state, caller, id, Change::Assign { to: b.to }).await
+impl TriageBody for AssignBody {
+    fn change(self) -> Result<Change, ApiError> {
+        Ok(Change::Assign { to: self.to })
+    }
 }
 
 #[derive(Deserialize)]
@@ -453,18 +443,13 @@ struct EscalateBody {
     reason: String,
 }
 
-async fn escalate(
-    State(state): State<AppState>,
-    caller: Caller,
-    id: Result<Path<i64>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let b: EscalateBody = parse(body)?;
-    let change = Change::Escalate {
-        office: required("office", b.office)?,
-        reason: required("reason", b.reason)?,
-    };
-    triage(state, caller, id, change).await
+impl TriageBody for EscalateBody {
+    fn change(self) -> Result<Change, ApiError> {
+        Ok(Change::Escalate {
+            office: required("office", self.office)?,
+            reason: required("reason", self.reason)?,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -473,14 +458,10 @@ struct DismissBody {
     note: Option<String>,
 }
 
-async fn dismiss(
-    State(state): State<AppState>,
-    caller: Caller,
-    id: Result<Path<i64>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let b: DismissBody = parse(body)?;
-    triage(state, caller, id, Change::Dismiss { note: b.note }).await
+impl TriageBody for DismissBody {
+    fn change(self) -> Result<Change, ApiError> {
+        Ok(Change::Dismiss { note: self.note })
+    }
 }
 
 async fn users(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
