@@ -10,7 +10,9 @@ macro_rules! out {
 }
 
 mod eval;
+mod export;
 mod queue;
+mod report;
 mod score;
 mod submit;
 mod train;
@@ -59,6 +61,10 @@ enum Command {
     Train(train::Args),
     /// Evaluate a model bundle on labeled ads.
     Eval(eval::Args),
+    /// Report a period's figures (per office, language, publication, indicator) for headquarters.
+    Report(report::Args),
+    /// Export ads (CSV, JSON Lines; optionally redacted) or the analysts' labels.
+    Export(export::Args),
 }
 
 /// True when the error is stdout having been closed by the reader (`… | head`): not a failure.
@@ -77,6 +83,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Queue(c) => queue::run(c),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Export(a) => export::run(a),
     }
 }
 

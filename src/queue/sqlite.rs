@@ -13,7 +13,8 @@ use crate::model::ScoredAd;
 
 /// The schema, one migration per version; version `i + 1` is `MIGRATIONS[i]`. Never edit a
 /// shipped migration: add one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE ads (
     id              INTEGER PRIMARY KEY,
     content_key     TEXT NOT NULL UNIQUE,      -- SHA-256 of text and translation: resubmits are skipped
@@ -48,7 +49,26 @@ CREATE TABLE events (
     note        TEXT
 );
 CREATE INDEX events_ad ON events (ad_id);
-"#];
+"#,
+    // Reports (src/report/): periods select ads by submission time and decisions by event time;
+    // the model's flagged indicators get a table of their own (kept by a trigger, backfilled
+    // here) so that counting them does not parse every ad's `scored` JSON.
+    r#"
+CREATE INDEX ads_submitted ON ads (submitted_at);
+CREATE INDEX events_action_at ON events (action, at);
+CREATE TABLE ad_indicators (
+    ad_id     INTEGER NOT NULL REFERENCES ads (id),
+    indicator TEXT NOT NULL,
+    PRIMARY KEY (ad_id, indicator)
+) WITHOUT ROWID;
+INSERT INTO ad_indicators (ad_id, indicator)
+    SELECT ads.id, j.value FROM ads, json_each(ads.scored, '$.flagged_indicators') AS j;
+CREATE TRIGGER ads_flagged_indicators AFTER INSERT ON ads BEGIN
+    INSERT INTO ad_indicators (ad_id, indicator)
+        SELECT NEW.id, j.value FROM json_each(NEW.scored, '$.flagged_indicators') AS j;
+END;
+"#,
+];
 
 /// The default store file when neither `--db` nor `ADSCREEN_DB` is given.
 pub const DEFAULT_DB: &str = "adscreen.db";
@@ -74,6 +94,11 @@ impl SqliteStore {
         migrate(&mut conn)
             .with_context(|| format!("cannot migrate the store {}", path.display()))?;
         Ok(SqliteStore { conn })
+    }
+
+    /// The underlying connection, for the read-only aggregates and exports of `report`.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
     }
 
     /// The schema version of the open store.
