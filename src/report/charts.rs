@@ -145,7 +145,12 @@ pub fn indicators_by_language(report: &Report) -> Result<String> {
             .x_label_formatter(&|x| format!("{x:.0}"))
             .draw()?;
         let mut stacked = [0i64; Indicator::ALL.len()];
-        for (n, lang) in langs.iter().enumerate() {
+        for lang in &langs {
+            // A language keeps its colour from report to report, whichever languages are present.
+            let n = crate::ingest::Lang::ALL
+                .iter()
+                .position(|l| l.code() == *lang)
+                .unwrap_or(crate::ingest::Lang::ALL.len());
             let color = Palette99::pick(n).to_rgba();
             let bars: Vec<Rectangle<(f64, SegmentValue<usize>)>> = report
                 .indicators_by_lang

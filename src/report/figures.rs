@@ -288,7 +288,7 @@ fn period_figures(
 /// values when their number is even).
 fn median_hours_to_decision(conn: &Connection) -> Result<Option<f64>> {
     Ok(conn.query_row(
-        "WITH h AS (SELECT (julianday(decided_at) - julianday(submitted_at)) * 24 AS hours
+        "WITH h AS (SELECT (unixepoch(decided_at, 'subsec') - unixepoch(submitted_at, 'subsec')) / 3600.0 AS hours
                     FROM cohort WHERE decided_at IS NOT NULL),
               n AS (SELECT count(*) AS n FROM h)
          SELECT avg(hours) FROM (SELECT hours FROM h ORDER BY hours

@@ -13,10 +13,10 @@
 //!   messenger's name (`WeChat: mei_job888`, `微信号 abc123`, `телеграм @x`) when it follows `:`,
 //!   `ID`, `号` or `@` or contains a digit or `_`, and every handle the ingest stage extracted;
 //! - **names** (a heuristic: names have no pattern of their own, so only names introduced by a cue
-//!   are found): one to three capitalized words after an honorific or contact cue — Spanish `Sr.`,
-//!   `Sra.`, `Srta.`, `señor(a)`, `Lic.`, `preguntar por`, `contactar a`, `llamar a`, `hablar con`;
-//!   English `Mr.`, `Mrs.`, `Ms.`, `Miss`, `ask for`, `contact`, `call`, `speak to/with`, `talk
-//!   to`; Russian `спросить`, `обращаться к`, `звонить`, `контактное лицо`, `г-н`, `г-жа`;
+//!   are found): one to three capitalized words after an honorific or contact cue — Spanish `Sr`,
+//!   `Sra`, `Srta` (dot or not), `señor(a)`, `Lic.`, `preguntar por`, `contactar a`, `llamar a`,
+//!   `hablar con`; English `Mr`, `Mrs`, `Ms`, `Dr` (dot or not), `Miss`, `ask for`, `contact`,
+//!   `call`, `speak to/with`, `talk to`; Russian `спросить`, `обращаться к`, `звонить`, `контактное лицо`, `г-н`, `г-жа`;
 //!   Chinese: a common surname followed by `先生`, `女士`, `小姐`, `经理` or `老师` (`王先生`), and
 //!   the name after `联系人`. Names without a cue ("Maria will meet you") are not found.
 
@@ -56,7 +56,7 @@ static DATE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid")
 });
 static NAME_AFTER_CUE: LazyLock<Regex> = LazyLock::new(|| {
-    let cues = r"(?i:\b(?:sra?|srta|lic|ing|mrs?|ms|dr)\.|\bse[ñn]or(?:a|ita)?|\bmiss|\bask\s+for|\bcontact|\bcall|\bspeak\s+(?:to|with)|\btalk\s+to|\bpregunt(?:ar|e)\s+por|\bcontact(?:ar|e)\s+a|\bllam(?:ar|e)\s+a|\bhablar\s+con|\bcomunicarse\s+con|спросить|обращаться\s+к|обращайтесь\s+к|звонить|звоните|контактное\s+лицо:?|г-н|г-жа)";
+    let cues = r"(?i:\b(?:sra?|srta|mrs?|ms|dr)\b\.?|\b(?:lic|ing)\.|\bse[ñn]or(?:a|ita)?|\bmiss|\bask\s+for|\bcontact|\bcall|\bspeak\s+(?:to|with)|\btalk\s+to|\bpregunt(?:ar|e)\s+por|\bcontact(?:ar|e)\s+a|\bllam(?:ar|e)\s+a|\bhablar\s+con|\bcomunicarse\s+con|спросить|обращаться\s+к|обращайтесь\s+к|звонить|звоните|контактное\s+лицо:?|г-н|г-жа)";
     Regex::new(&format!(
         r"(?P<cue>(?:{cues}\s+)+)(?P<name>\p{{Lu}}\p{{Ll}}+(?:[ \t]+\p{{Lu}}\p{{Ll}}+){{0,2}})"
     ))
@@ -203,6 +203,13 @@ impl Redactor {
                 .replace_all(&s, |c: &Captures| {
                     let id = &c["id"];
                     let whole = &c[0];
+                    if id
+                        .chars()
+                        .all(|ch| ch.is_ascii_digit() || ch == '-' || ch == '.')
+                    {
+                        // Digits after an app name are a phone, possibly spaced: left whole to PHONE.
+                        return whole.to_string();
+                    }
                     let placeholder = if id.chars().filter(char::is_ascii_digit).count() >= 7 {
                         self.phone(id)
                     } else {
@@ -270,6 +277,10 @@ mod tests {
         assert_eq!(a, "Llame al [PHONE-1] o al [PHONE-1], [PHONE-1]");
         assert_eq!(r.phone("+525512345678"), "[PHONE-1]");
         assert_eq!(r.text("тел. ８９１６ １２３ ４５ ６７"), "тел. [PHONE-2]");
+        assert_eq!(
+            r.text("Solo WhatsApp 55 3412 8890"),
+            "Solo WhatsApp [PHONE-3]"
+        );
     }
 
     #[test]
@@ -314,5 +325,9 @@ mod tests {
             "联系人：[NAME-4]，或[NAME-5]"
         );
         assert_eq!(r.name("maria"), "[NAME-2]");
+        assert_eq!(
+            r.text("Call or WhatsApp Mr Emeka 0803 555 7412"),
+            "Call or WhatsApp Mr [NAME-6] [PHONE-1]"
+        );
     }
 }
