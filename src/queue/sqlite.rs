@@ -50,23 +50,30 @@ CREATE TABLE events (
 );
 CREATE INDEX events_ad ON events (ad_id);
 "#,
-    // Reports (src/report/): periods select ads by submission time and decisions by event time;
-    // the model's flagged indicators get a table of their own (kept by a trigger, backfilled
-    // here) so that counting them does not parse every ad's `scored` JSON.
+    // Reports (src/report/) group a period's ads in one pass over an index that covers what they
+    // group by: the publication and the model's flagged indicators (one bit per indicator, bit
+    // numbers in `indicator_bits`) become plain columns, kept by a trigger and backfilled here.
     r#"
-CREATE INDEX ads_submitted ON ads (submitted_at);
-CREATE INDEX events_action_at ON events (action, at);
-CREATE TABLE ad_indicators (
-    ad_id     INTEGER NOT NULL REFERENCES ads (id),
-    indicator TEXT NOT NULL,
-    PRIMARY KEY (ad_id, indicator)
-) WITHOUT ROWID;
-INSERT INTO ad_indicators (ad_id, indicator)
-    SELECT ads.id, j.value FROM ads, json_each(ads.scored, '$.flagged_indicators') AS j;
-CREATE TRIGGER ads_flagged_indicators AFTER INSERT ON ads BEGIN
-    INSERT INTO ad_indicators (ad_id, indicator)
-        SELECT NEW.id, j.value FROM json_each(NEW.scored, '$.flagged_indicators') AS j;
+CREATE TABLE indicator_bits (indicator TEXT PRIMARY KEY, bit INTEGER NOT NULL UNIQUE);
+INSERT INTO indicator_bits VALUES ('deceptive_pay', 0), ('no_qualifications', 1),
+    ('travel_arranged', 2), ('recruitment_fees_debt', 3), ('document_irregularity', 4),
+    ('vague_employer', 5), ('targets_vulnerable', 6), ('ambiguous_work', 7),
+    ('urgency_pressure', 8), ('controlled_living', 9), ('marriage_offer', 10);
+ALTER TABLE ads ADD COLUMN publication TEXT;
+ALTER TABLE ads ADD COLUMN flagged_bits INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER ads_report_columns AFTER INSERT ON ads BEGIN
+    UPDATE ads SET publication = json_extract(NEW.metadata, '$.publication'),
+        flagged_bits = (SELECT coalesce(sum(1 << b.bit), 0)
+                        FROM json_each(NEW.scored, '$.flagged_indicators') AS j
+                        JOIN indicator_bits AS b ON b.indicator = j.value)
+    WHERE id = NEW.id;
 END;
+UPDATE ads SET publication = json_extract(metadata, '$.publication'),
+    flagged_bits = (SELECT coalesce(sum(1 << b.bit), 0)
+                    FROM json_each(ads.scored, '$.flagged_indicators') AS j
+                    JOIN indicator_bits AS b ON b.indicator = j.value);
+CREATE INDEX ads_period ON ads (submitted_at, office, lang, publication, flagged, flagged_bits);
+CREATE INDEX events_action_at ON events (action, at);
 "#,
 ];
 

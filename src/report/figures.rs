@@ -1,6 +1,8 @@
-//! The figures of a report, computed in the store: one pass selects the period's ads with their
-//! decisions as of the end of the period into a temporary table, and small `GROUP BY`s over it give
-//! every breakdown. Nothing loads the ads themselves into memory.
+//! The figures of a report, computed in the store: one `GROUP BY` over the period's ads (an index
+//! covers the columns it groups by) counts them in cells of the same office, language,
+//! publication, flagged indicators and triage state as of the end of the period; each breakdown
+//! adds up cells. Nothing loads the ads themselves into memory, and a report reads the ads once
+//! per period shown.
 //!
 //! Definitions (the same in every format):
 //! - an ad belongs to the period it was **submitted** in;
@@ -200,62 +202,94 @@ fn pair(now: &BTreeMap<String, Counts>, before: &BTreeMap<String, Counts>) -> Ve
     rows
 }
 
-/// Fills `temp.cohort` with the period's ads, one row each, and their decisions as of its end.
-fn select_cohort(conn: &Connection, period: &Period, office: Option<&str>) -> Result<()> {
-    conn.execute_batch("DROP TABLE IF EXISTS temp.cohort")?;
-    conn.execute(
-        "CREATE TEMP TABLE cohort AS
-         SELECT a.id, coalesce(a.office, '(none)') AS office, coalesce(a.lang, '(none)') AS lang,
-                coalesce(json_extract(a.metadata, '$.publication'), '(none)') AS publication,
-                a.flagged, a.submitted_at, d.decided_at,
-                d.closed,  -- 'escalate', 'dismiss' or NULL
+/// Each ad's decisions before `:end`: the first one's time and how it was closed, if it was.
+const DECISIONS: &str = "SELECT ad_id, min(at) AS decided_at,
+        max(CASE action WHEN 'escalate' THEN 'escalate' WHEN 'dismiss' THEN 'dismiss' END) AS closed
+    FROM events
+    WHERE action IN ('label', 'escalate', 'dismiss') AND at < :end
+    GROUP BY ad_id";
+
+/// The period's ads (and office's, if given), joined with their decisions as `d`.
+fn period_ads() -> String {
+    format!(
+        "FROM ads a LEFT JOIN ({DECISIONS}) d ON d.ad_id = a.id
+         WHERE a.submitted_at >= :start AND a.submitted_at < :end
+           AND (:office IS NULL OR a.office = :office)"
+    )
+}
+
+/// Ads alike in everything the report breaks down by, and how many there are.
+struct Cell {
+    office: String,
+    lang: String,
+    publication: String,
+    flagged_bits: i64,
+    counts: Counts,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.submitted += other.submitted;
+        self.flagged += other.flagged;
+        self.escalated += other.escalated;
+        self.dismissed += other.dismissed;
+        self.open += other.open;
+        self.decided += other.decided;
+        self.confirmed += other.confirmed;
+    }
+}
+
+/// The period's ads grouped in one pass into cells of the same office, language, publication,
+/// flagged indicators and triage state; every breakdown is a sum of cells.
+fn cells(conn: &Connection, period: &Period, office: Option<&str>) -> Result<Vec<Cell>> {
+    let sql = format!(
+        "SELECT coalesce(a.office, '(none)'), coalesce(a.lang, '(none)'),
+                coalesce(a.publication, '(none)'), a.flagged_bits, a.flagged, d.closed,
+                d.decided_at IS NOT NULL,
                 CASE WHEN d.decided_at IS NULL THEN 0
                      WHEN d.closed = 'escalate' THEN 1
                      ELSE coalesce((SELECT json_extract(e.label, '$.suspicious') FROM events e
                                     WHERE e.ad_id = a.id AND e.action = 'label' AND e.at < :end
                                     ORDER BY e.id DESC LIMIT 1), 0)
-                END AS confirmed
-         FROM ads a LEFT JOIN (
-             SELECT ad_id, min(at) AS decided_at,
-                    max(CASE action WHEN 'escalate' THEN 'escalate' WHEN 'dismiss' THEN 'dismiss' END) AS closed
-             FROM events
-             WHERE action IN ('label', 'escalate', 'dismiss') AND at < :end
-             GROUP BY ad_id
-         ) d ON d.ad_id = a.id
-         WHERE a.submitted_at >= :start AND a.submitted_at < :end
-           AND (:office IS NULL OR a.office = :office)",
-        named_params! {":start": period.start_key(), ":end": period.end_key(), ":office": office},
-    )?;
-    Ok(())
-}
-
-/// The per-group counts of the cohort, grouped by `key` (an SQL expression over `cohort c` and,
-/// when `from` adds it, other tables).
-fn counts_by(conn: &Connection, key: &str, from: &str) -> Result<BTreeMap<String, Counts>> {
-    let sql = format!(
-        "SELECT {key}, count(*), count(*) FILTER (WHERE c.flagged),
-                count(*) FILTER (WHERE c.flagged AND c.closed = 'escalate'),
-                count(*) FILTER (WHERE c.flagged AND c.closed = 'dismiss'),
-                count(*) FILTER (WHERE c.flagged AND c.closed IS NULL),
-                count(*) FILTER (WHERE c.flagged AND c.decided_at IS NOT NULL),
-                count(*) FILTER (WHERE c.flagged AND c.confirmed)
-         FROM {from} GROUP BY 1"
+                END,
+                count(*)
+         {} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+        period_ads()
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            Counts {
-                submitted: r.get(1)?,
-                flagged: r.get(2)?,
-                escalated: r.get(3)?,
-                dismissed: r.get(4)?,
-                open: r.get(5)?,
-                decided: r.get(6)?,
-                confirmed: r.get(7)?,
-            },
-        ))
-    })?;
+    let rows = stmt.query_map(
+        named_params! {":start": period.start_key(), ":end": period.end_key(), ":office": office},
+        |r| {
+            let flagged: bool = r.get(4)?;
+            let closed: Option<String> = r.get(5)?;
+            let decided: bool = r.get(6)?;
+            let confirmed: bool = r.get(7)?;
+            let n: i64 = r.get(8)?;
+            let when = |yes: bool| if flagged && yes { n } else { 0 };
+            Ok(Cell {
+                office: r.get(0)?,
+                lang: r.get(1)?,
+                publication: r.get(2)?,
+                flagged_bits: r.get(3)?,
+                counts: Counts {
+                    submitted: n,
+                    flagged: when(true),
+                    escalated: when(closed.as_deref() == Some("escalate")),
+                    dismissed: when(closed.as_deref() == Some("dismiss")),
+                    open: when(closed.is_none()),
+                    decided: when(decided),
+                    confirmed: when(confirmed),
+                },
+            })
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The indicator of each bit of `ads.flagged_bits`, as the store numbers them.
+fn indicator_bits(conn: &Connection) -> Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare("SELECT bit, indicator FROM indicator_bits ORDER BY bit")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -264,48 +298,58 @@ fn period_figures(
     period: &Period,
     office: Option<&str>,
 ) -> Result<PeriodFigures> {
-    select_cohort(conn, period, office)?;
-    let cohort = "cohort c";
-    let figures = PeriodFigures {
-        totals: counts_by(conn, "'all'", cohort)?
-            .remove("all")
-            .unwrap_or_default(),
-        by_office: counts_by(conn, "c.office", cohort)?,
-        by_lang: counts_by(conn, "c.lang", cohort)?,
-        by_publication: counts_by(conn, "c.publication", cohort)?,
-        by_indicator: counts_by(
-            conn,
-            "i.indicator",
-            "cohort c JOIN ad_indicators i ON i.ad_id = c.id",
-        )?,
-        median_hours: median_hours_to_decision(conn)?,
-        indicators_by_lang: indicators_by_lang(conn)?,
+    let bits = indicator_bits(conn)?;
+    let mut f = PeriodFigures {
+        median_hours: median_hours_to_decision(conn, period, office)?,
+        ..PeriodFigures::default()
     };
-    Ok(figures)
+    let mut by_lang_indicator: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for cell in cells(conn, period, office)? {
+        let c = &cell.counts;
+        f.totals.add(c);
+        f.by_office.entry(cell.office.clone()).or_default().add(c);
+        f.by_lang.entry(cell.lang.clone()).or_default().add(c);
+        f.by_publication
+            .entry(cell.publication.clone())
+            .or_default()
+            .add(c);
+        for (_, indicator) in bits
+            .iter()
+            .filter(|(b, _)| cell.flagged_bits & (1 << b) != 0)
+        {
+            f.by_indicator.entry(indicator.clone()).or_default().add(c);
+            *by_lang_indicator
+                .entry((cell.lang.clone(), indicator.clone()))
+                .or_default() += c.submitted;
+        }
+    }
+    f.indicators_by_lang = by_lang_indicator
+        .into_iter()
+        .map(|((l, i), n)| (l, i, n))
+        .collect();
+    Ok(f)
 }
 
-/// The median of the cohort's hours from submission to first decision (the mean of the two middle
-/// values when their number is even).
-fn median_hours_to_decision(conn: &Connection) -> Result<Option<f64>> {
-    Ok(conn.query_row(
-        "WITH h AS (SELECT (unixepoch(decided_at, 'subsec') - unixepoch(submitted_at, 'subsec')) / 3600.0 AS hours
-                    FROM cohort WHERE decided_at IS NOT NULL),
+/// The median of the hours from submission to first decision of the period's decided ads (the
+/// mean of the two middle values when their number is even).
+fn median_hours_to_decision(
+    conn: &Connection,
+    period: &Period,
+    office: Option<&str>,
+) -> Result<Option<f64>> {
+    let sql = format!(
+        "WITH h AS (SELECT (unixepoch(d.decided_at, 'subsec') - unixepoch(a.submitted_at, 'subsec')) / 3600.0 AS hours
+                    {} AND d.decided_at IS NOT NULL),
               n AS (SELECT count(*) AS n FROM h)
          SELECT avg(hours) FROM (SELECT hours FROM h ORDER BY hours
                                  LIMIT 2 - (SELECT n FROM n) % 2 OFFSET ((SELECT n FROM n) - 1) / 2)",
-        [],
+        period_ads()
+    );
+    Ok(conn.query_row(
+        &sql,
+        named_params! {":start": period.start_key(), ":end": period.end_key(), ":office": office},
         |r| r.get(0),
     )?)
-}
-
-/// Ads of the cohort per language and model-flagged indicator.
-fn indicators_by_lang(conn: &Connection) -> Result<Vec<(String, String, i64)>> {
-    let mut stmt = conn.prepare(
-        "SELECT c.lang, i.indicator, count(*) FROM cohort c JOIN ad_indicators i ON i.ad_id = c.id
-         GROUP BY 1, 2 ORDER BY 1, 2",
-    )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Submitted and flagged ads per office in `period`.
