@@ -73,7 +73,8 @@ UPDATE ads SET publication = json_extract(metadata, '$.publication'),
                     FROM json_each(ads.scored, '$.flagged_indicators') AS j
                     JOIN indicator_bits AS b ON b.indicator = j.value);
 CREATE INDEX ads_period ON ads (submitted_at, office, lang, publication, flagged, flagged_bits);
-CREATE INDEX events_action_at ON events (action, at);
+CREATE INDEX ads_flagged ON ads (submitted_at, office) WHERE flagged;
+CREATE INDEX events_decisions ON events (action, at, ad_id);
 "#,
 ];
 

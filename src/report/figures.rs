@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::period::Period;
 
-/// How many earlier periods the flagged-share chart shows besides the report's own.
+/// How many periods before the report's own the flagged-share chart shows (at least 1).
 const TREND_PERIODS: usize = 3;
 
 /// Ads of one group (an office, a language, …) in one period.
@@ -55,6 +55,9 @@ impl Counts {
         ratio(self.flagged, self.submitted)
     }
 }
+
+/// The key of ads that do not say (no office, language or publication).
+const NONE: &str = "(none)";
 
 fn ratio(a: i64, b: i64) -> Option<f64> {
     (b > 0).then(|| a as f64 / b as f64)
@@ -145,16 +148,19 @@ impl Report {
         let previous_period = period.previous();
         let now = period_figures(conn, period, office)?;
         let before = period_figures(conn, &previous_period, office)?;
-        let mut trend_periods = vec![period.clone()];
-        for _ in 0..TREND_PERIODS {
+        // The trend's last two periods are the report's own two; only the earlier ones are read.
+        let mut trend_periods = vec![period.clone(), previous_period.clone()];
+        for _ in 2..=TREND_PERIODS {
             let earlier = trend_periods.last().expect("not empty").previous();
             trend_periods.push(earlier);
         }
         trend_periods.reverse();
         let mut trend = Vec::new();
-        for p in &trend_periods {
+        for p in &trend_periods[..trend_periods.len() - 2] {
             trend.extend(flagged_by_office(conn, p, office)?);
         }
+        trend.extend(trend_points(&previous_period, &before.by_office));
+        trend.extend(trend_points(period, &now.by_office));
         let mut by_indicator = pair(&now.by_indicator, &before.by_indicator);
         let order = |k: &str| {
             crate::taxonomy::Indicator::ALL
@@ -209,20 +215,15 @@ const DECISIONS: &str = "SELECT ad_id, min(at) AS decided_at,
     WHERE action IN ('label', 'escalate', 'dismiss') AND at < :end
     GROUP BY ad_id";
 
-/// The period's ads (and office's, if given), joined with their decisions as `d`.
-fn period_ads() -> String {
-    format!(
-        "FROM ads a LEFT JOIN ({DECISIONS}) d ON d.ad_id = a.id
-         WHERE a.submitted_at >= :start AND a.submitted_at < :end
-           AND (:office IS NULL OR a.office = :office)"
-    )
-}
+/// Restricts `ads a` to the period (and the office, if given).
+const IN_PERIOD: &str = "a.submitted_at >= :start AND a.submitted_at < :end
+    AND (:office IS NULL OR a.office = :office)";
 
-/// Ads alike in everything the report breaks down by, and how many there are.
+/// Ads alike in everything the report breaks down by, and what they add to each count.
 struct Cell {
-    office: String,
-    lang: String,
-    publication: String,
+    office: Option<String>,
+    lang: Option<String>,
+    publication: Option<String>,
     flagged_bits: i64,
     counts: Counts,
 }
@@ -239,51 +240,56 @@ impl Counts {
     }
 }
 
-/// The period's ads grouped in one pass into cells of the same office, language, publication,
-/// flagged indicators and triage state; every breakdown is a sum of cells.
+/// The period's ads in cells of the same office, language, publication and flagged indicators:
+/// two `GROUP BY`s, one over all the period's ads (from an index that covers them: submitted,
+/// flagged, and open until a decision says otherwise) and one over its decided flagged ads (few:
+/// escalated, dismissed — each taking one off open —, decided, confirmed). Every breakdown is a
+/// sum of cells.
 fn cells(conn: &Connection, period: &Period, office: Option<&str>) -> Result<Vec<Cell>> {
-    let sql = format!(
-        "SELECT coalesce(a.office, '(none)'), coalesce(a.lang, '(none)'),
-                coalesce(a.publication, '(none)'), a.flagged_bits, a.flagged, d.closed,
-                d.decided_at IS NOT NULL,
-                CASE WHEN d.decided_at IS NULL THEN 0
-                     WHEN d.closed = 'escalate' THEN 1
-                     ELSE coalesce((SELECT json_extract(e.label, '$.suspicious') FROM events e
-                                    WHERE e.ad_id = a.id AND e.action = 'label' AND e.at < :end
-                                    ORDER BY e.id DESC LIMIT 1), 0)
-                END,
-                count(*)
-         {} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
-        period_ads()
+    let all = format!(
+        "SELECT a.office, a.lang, a.publication, a.flagged_bits,
+                count(*), count(*) FILTER (WHERE a.flagged), 0, 0, 0, 0
+         FROM ads a WHERE {IN_PERIOD} GROUP BY 1, 2, 3, 4"
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(
-        named_params! {":start": period.start_key(), ":end": period.end_key(), ":office": office},
-        |r| {
-            let flagged: bool = r.get(4)?;
-            let closed: Option<String> = r.get(5)?;
-            let decided: bool = r.get(6)?;
-            let confirmed: bool = r.get(7)?;
-            let n: i64 = r.get(8)?;
-            let when = |yes: bool| if flagged && yes { n } else { 0 };
-            Ok(Cell {
-                office: r.get(0)?,
-                lang: r.get(1)?,
-                publication: r.get(2)?,
-                flagged_bits: r.get(3)?,
-                counts: Counts {
-                    submitted: n,
-                    flagged: when(true),
-                    escalated: when(closed.as_deref() == Some("escalate")),
-                    dismissed: when(closed.as_deref() == Some("dismiss")),
-                    open: when(closed.is_none()),
-                    decided: when(decided),
-                    confirmed: when(confirmed),
-                },
-            })
-        },
-    )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let decided = format!(
+        "SELECT a.office, a.lang, a.publication, a.flagged_bits, 0, 0,
+                count(*) FILTER (WHERE d.closed = 'escalate'),
+                count(*) FILTER (WHERE d.closed = 'dismiss'),
+                count(*),
+                count(*) FILTER (WHERE d.closed = 'escalate' OR (d.closed IS NULL AND
+                    (SELECT json_extract(e.label, '$.suspicious') FROM events e
+                     WHERE e.ad_id = a.id AND e.action = 'label' AND e.at < :end
+                     ORDER BY e.id DESC LIMIT 1)))
+         FROM ({DECISIONS}) d JOIN ads a ON a.id = d.ad_id
+         WHERE a.flagged AND {IN_PERIOD} GROUP BY 1, 2, 3, 4"
+    );
+    let mut cells = Vec::new();
+    for sql in [all, decided] {
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(
+            named_params! {":start": period.start_key(), ":end": period.end_key(), ":office": office},
+            |r| {
+                let (flagged, escalated, dismissed): (i64, i64, i64) = (r.get(5)?, r.get(6)?, r.get(7)?);
+                Ok(Cell {
+                    office: r.get(0)?,
+                    lang: r.get(1)?,
+                    publication: r.get(2)?,
+                    flagged_bits: r.get(3)?,
+                    counts: Counts {
+                        submitted: r.get(4)?,
+                        flagged,
+                        escalated,
+                        dismissed,
+                        open: flagged - escalated - dismissed,
+                        decided: r.get(8)?,
+                        confirmed: r.get(9)?,
+                    },
+                })
+            },
+        )?;
+        cells.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+    }
+    Ok(cells)
 }
 
 /// The indicator of each bit of `ads.flagged_bits`, as the store numbers them.
@@ -306,11 +312,12 @@ fn period_figures(
     let mut by_lang_indicator: BTreeMap<(String, String), i64> = BTreeMap::new();
     for cell in cells(conn, period, office)? {
         let c = &cell.counts;
+        let key = |k: &Option<String>| k.clone().unwrap_or_else(|| NONE.to_string());
         f.totals.add(c);
-        f.by_office.entry(cell.office.clone()).or_default().add(c);
-        f.by_lang.entry(cell.lang.clone()).or_default().add(c);
+        f.by_office.entry(key(&cell.office)).or_default().add(c);
+        f.by_lang.entry(key(&cell.lang)).or_default().add(c);
         f.by_publication
-            .entry(cell.publication.clone())
+            .entry(key(&cell.publication))
             .or_default()
             .add(c);
         for (_, indicator) in bits
@@ -319,7 +326,7 @@ fn period_figures(
         {
             f.by_indicator.entry(indicator.clone()).or_default().add(c);
             *by_lang_indicator
-                .entry((cell.lang.clone(), indicator.clone()))
+                .entry((key(&cell.lang), indicator.clone()))
                 .or_default() += c.submitted;
         }
     }
@@ -339,11 +346,10 @@ fn median_hours_to_decision(
 ) -> Result<Option<f64>> {
     let sql = format!(
         "WITH h AS (SELECT (unixepoch(d.decided_at, 'subsec') - unixepoch(a.submitted_at, 'subsec')) / 3600.0 AS hours
-                    {} AND d.decided_at IS NOT NULL),
+                    FROM ({DECISIONS}) d JOIN ads a ON a.id = d.ad_id WHERE {IN_PERIOD}),
               n AS (SELECT count(*) AS n FROM h)
          SELECT avg(hours) FROM (SELECT hours FROM h ORDER BY hours
-                                 LIMIT 2 - (SELECT n FROM n) % 2 OFFSET ((SELECT n FROM n) - 1) / 2)",
-        period_ads()
+                                 LIMIT 2 - (SELECT n FROM n) % 2 OFFSET ((SELECT n FROM n) - 1) / 2)"
     );
     Ok(conn.query_row(
         &sql,
@@ -352,17 +358,29 @@ fn median_hours_to_decision(
     )?)
 }
 
+/// The trend points of a period whose figures are known.
+fn trend_points<'a>(
+    period: &'a Period,
+    by_office: &'a BTreeMap<String, Counts>,
+) -> impl Iterator<Item = TrendPoint> + 'a {
+    by_office.iter().map(|(office, c)| TrendPoint {
+        period: period.label.clone(),
+        office: office.clone(),
+        submitted: c.submitted,
+        flagged: c.flagged,
+    })
+}
+
 /// Submitted and flagged ads per office in `period`.
 fn flagged_by_office(
     conn: &Connection,
     period: &Period,
     office: Option<&str>,
 ) -> Result<Vec<TrendPoint>> {
-    let mut stmt = conn.prepare(
-        "SELECT coalesce(office, '(none)'), count(*), count(*) FILTER (WHERE flagged) FROM ads
-         WHERE submitted_at >= :start AND submitted_at < :end AND (:office IS NULL OR office = :office)
-         GROUP BY 1 ORDER BY 1",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT coalesce(a.office, '{NONE}'), count(*), count(*) FILTER (WHERE a.flagged)
+             FROM ads a WHERE {IN_PERIOD} GROUP BY 1 ORDER BY 1"
+    ))?;
     let rows = stmt.query_map(
         named_params! {":start": period.start_key(), ":end": period.end_key(), ":office": office},
         |r| {
