@@ -138,7 +138,7 @@ pub fn export(
             }
             let mut w = csv::Writer::from_writer(out);
             w.write_record(columns)?;
-            Sink::Csv(w)
+            Sink::Csv(Box::new(w))
         }
         ExportFormat::Jsonl => Sink::Jsonl(out),
     };
@@ -191,7 +191,7 @@ pub fn export(
 
 /// Where exported records go.
 enum Sink<'a> {
-    Csv(csv::Writer<&'a mut dyn Write>),
+    Csv(Box<csv::Writer<&'a mut dyn Write>>),
     Jsonl(&'a mut dyn Write),
 }
 

@@ -204,7 +204,7 @@ fn pair(now: &BTreeMap<String, Counts>, before: &BTreeMap<String, Counts>) -> Ve
             previous: before.get(k).copied().unwrap_or_default(),
         })
         .collect();
-    rows.sort_by(|a, b| b.current.submitted.cmp(&a.current.submitted));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.current.submitted));
     rows
 }
 

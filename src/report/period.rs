@@ -75,7 +75,7 @@ impl fmt::Display for Period {
 fn months_period(start: NaiveDate, n: u32) -> Period {
     let end = start + Months::new(n);
     let last = end - Months::new(1);
-    let label = if n == 3 && start.month0() % 3 == 0 {
+    let label = if n == 3 && matches!(start.month0(), 0 | 3 | 6 | 9) {
         format!("{}Q{}", start.year(), start.month0() / 3 + 1)
     } else if n == 1 {
         start.format("%Y-%m").to_string()
