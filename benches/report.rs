@@ -157,34 +157,35 @@ fn report(c: &mut Criterion) {
     let quarter: Period = "2026Q2".parse().unwrap();
     let everything =
         Period::from_dates("2025-01-01".parse().unwrap(), "2026-12-31".parse().unwrap()).unwrap();
+    let cases = [
+        (
+            "one quarter (125,000 ads), all offices, HTML",
+            &quarter,
+            None,
+            Format::Html,
+        ),
+        (
+            "two years (all 1,000,000 ads), all offices, HTML",
+            &everything,
+            None,
+            Format::Html,
+        ),
+        (
+            "two years, one office (Mexico City), Markdown",
+            &everything,
+            Some("Mexico City"),
+            Format::Md,
+        ),
+    ];
     let mut g = c.benchmark_group("report (store of 1,000,000 ads)");
-    g.bench_function("one quarter (125,000 ads), all offices, HTML", |b| {
-        b.iter(|| {
-            Report::compute(conn, &quarter, None)
-                .unwrap()
-                .render(Format::Html)
-                .unwrap()
-                .len()
-        })
-    });
-    g.bench_function("two years (all 1,000,000 ads), all offices, HTML", |b| {
-        b.iter(|| {
-            Report::compute(conn, &everything, None)
-                .unwrap()
-                .render(Format::Html)
-                .unwrap()
-                .len()
-        })
-    });
-    g.bench_function("two years, one office (Mexico City), Markdown", |b| {
-        b.iter(|| {
-            Report::compute(conn, &everything, Some("Mexico City"))
-                .unwrap()
-                .render(Format::Md)
-                .unwrap()
-                .len()
-        })
-    });
+    for (name, period, office, format) in cases {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let report = Report::compute(conn, period, office).unwrap();
+                report.render(format).unwrap().len()
+            })
+        });
+    }
     g.finish();
 }
 

@@ -27,6 +27,20 @@ fn svg(
     Ok(out)
 }
 
+/// Draws the legend of the labelled series at `position`.
+fn legend<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
+    Ok(())
+}
+
 fn caption_font() -> TextStyle<'static> {
     ("sans-serif", 20).into_font().color(&BLACK)
 }
@@ -95,13 +109,7 @@ pub fn flagged_share_trend(report: &Report) -> Result<String> {
                     .map(|p| Circle::new(p, 3, color.filled())),
             )?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 
@@ -175,13 +183,7 @@ pub fn indicators_by_language(report: &Report) -> Result<String> {
                 Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
             });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
 
