@@ -494,6 +494,34 @@ mod tests {
     }
 
     #[test]
+    fn upgrading_fills_the_report_columns_of_stored_ads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let v1 = Connection::open(&path).unwrap();
+        v1.execute_batch(MIGRATIONS[0]).unwrap();
+        v1.pragma_update(None, "user_version", 1).unwrap();
+        v1.execute(
+            "INSERT INTO ads (content_key, ext_id, text, metadata, score, flagged, scored, model_version, submitted_at, source)
+             VALUES ('k', 'a', 'x', '{\"publication\": \"El Sol\"}', 0.9, 1,
+                     '{\"flagged_indicators\": [\"travel_arranged\", \"marriage_offer\"]}', 'm', '2027-01-01', 's')",
+            [],
+        )
+        .unwrap();
+        drop(v1);
+        let store = SqliteStore::open(&path).unwrap();
+        let (publication, bits): (String, i64) = store
+            .conn
+            .query_row("SELECT publication, flagged_bits FROM ads", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(
+            (publication.as_str(), bits),
+            ("El Sol", (1 << 2) | (1 << 10))
+        );
+    }
+
+    #[test]
     fn refuses_a_store_from_a_newer_adscreen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");

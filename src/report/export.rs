@@ -106,7 +106,7 @@ pub fn export(
 ) -> Result<usize> {
     let statuses: Vec<&str> = options.statuses.iter().map(|s| s.as_str()).collect();
     let mut stmt = conn.prepare(
-        "SELECT id, ext_id, lang, text, translation, office, metadata, score, flagged, scored,
+        "SELECT id, ext_id, lang, text, translation, office, metadata, flagged, scored,
                 model_version, status, label, label_indicators, submitted_at
          FROM ads
          WHERE (:statuses = '[]' OR status IN (SELECT value FROM json_each(:statuses)))
@@ -153,14 +153,13 @@ pub fn export(
             translation: r.get(4)?,
             office: r.get(5)?,
             metadata: parse(r.get(6)?)?,
-            score: r.get(7)?,
-            flagged: r.get(8)?,
-            scored: parse(r.get(9)?)?,
-            model_version: r.get(10)?,
-            status: r.get(11)?,
-            label: r.get(12)?,
-            label_indicators: r.get::<_, Option<String>>(13)?.map(parse).transpose()?,
-            submitted_at: r.get(14)?,
+            flagged: r.get(7)?,
+            scored: parse(r.get(8)?)?,
+            model_version: r.get(9)?,
+            status: r.get(10)?,
+            label: r.get(11)?,
+            label_indicators: r.get::<_, Option<String>>(12)?.map(parse).transpose()?,
+            submitted_at: r.get(13)?,
             triage: triage
                 .query_map([store_id], |e| {
                     Ok(json!({"at": e.get::<_, String>(0)?, "user": e.get::<_, String>(1)?,
@@ -208,7 +207,6 @@ struct StoredRow {
     translation: Option<String>,
     office: Option<String>,
     metadata: Value,
-    score: f64,
     flagged: bool,
     scored: Value,
     model_version: String,
@@ -275,7 +273,7 @@ impl StoredRow {
             "publication": self.metadata["publication"], "published": self.metadata["published"],
             "section": self.metadata["section"], "submitted_by": self.metadata["submitted_by"],
             "notes": self.metadata["notes"], "submitted_at": self.submitted_at, "status": self.status,
-            "score": self.score, "flagged": self.flagged, "indicator_scores": s["indicators"],
+            "score": s["score"], "flagged": self.flagged, "indicator_scores": s["indicators"],
             "flagged_indicators": s["flagged_indicators"], "evidence": s["evidence"],
             "entities": s["entities"], "model_version": self.model_version,
             "label": self.label.map(u8::from), "indicators": self.label_indicators.clone().unwrap_or(json!([])),
