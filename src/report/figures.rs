@@ -1,8 +1,7 @@
-//! The figures of a report, computed in the store: one `GROUP BY` over the period's ads (an index
-//! covers the columns it groups by) counts them in cells of the same office, language,
-//! publication, flagged indicators and triage state as of the end of the period; each breakdown
-//! adds up cells. Nothing loads the ads themselves into memory, and a report reads the ads once
-//! per period shown.
+//! The figures of a report, computed in the store: per period, two `GROUP BY`s (one over the
+//! period's ads, from an index that covers the columns it groups by; one over its decided flagged
+//! ads) count ads in cells of the same office, language, publication and flagged indicators, and
+//! each breakdown adds up cells. Nothing loads the ads themselves into memory.
 //!
 //! Definitions (the same in every format):
 //! - an ad belongs to the period it was **submitted** in;
