@@ -12,12 +12,14 @@
 //! 4. [`queue`] — store every ad, put flagged ones in the analysts' queue, record every triage
 //!    decision.
 //!
-//! [`Screener::screen`] walks stages 1–3 for one record.
+//! [`Screener::screen`] walks stages 1–3 for one record. [`report`] turns the store into quarterly
+//! reports and exports.
 
 pub mod features;
 pub mod ingest;
 pub mod model;
 pub mod queue;
+pub mod report;
 pub mod server;
 pub mod taxonomy;
 

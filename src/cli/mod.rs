@@ -11,8 +11,10 @@ macro_rules! out {
 
 mod audit;
 mod eval;
+mod export;
 mod model;
 mod queue;
+mod report;
 mod score;
 mod serve;
 mod submit;
@@ -73,6 +75,10 @@ enum Command {
     Users(users::Command),
     /// List the audit log: reads, triage, users, models.
     Audit(audit::Args),
+    /// Report a period's figures (per office, language, publication, indicator) for headquarters.
+    Report(report::Args),
+    /// Export ads (CSV, JSON Lines; optionally redacted) or the analysts' labels.
+    Export(export::Args),
 }
 
 /// True when the error is stdout having been closed by the reader (`… | head`): not a failure.
@@ -95,6 +101,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(a) => serve::run(a),
         Command::Users(c) => users::run(c),
         Command::Audit(a) => audit::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Export(a) => export::run(a),
     }
 }
 

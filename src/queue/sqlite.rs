@@ -92,6 +92,32 @@ CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
 CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#,
+    // Reports (src/report/) group a period's ads in one pass over an index that covers what they
+    // group by: the publication and the model's flagged indicators (one bit per indicator, bit
+    // numbers in `indicator_bits`) become plain columns, kept by a trigger and backfilled here.
+    r#"
+CREATE TABLE indicator_bits (indicator TEXT PRIMARY KEY, bit INTEGER NOT NULL UNIQUE);
+INSERT INTO indicator_bits VALUES ('deceptive_pay', 0), ('no_qualifications', 1),
+    ('travel_arranged', 2), ('recruitment_fees_debt', 3), ('document_irregularity', 4),
+    ('vague_employer', 5), ('targets_vulnerable', 6), ('ambiguous_work', 7),
+    ('urgency_pressure', 8), ('controlled_living', 9), ('marriage_offer', 10);
+ALTER TABLE ads ADD COLUMN publication TEXT;
+ALTER TABLE ads ADD COLUMN flagged_bits INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER ads_report_columns AFTER INSERT ON ads BEGIN
+    UPDATE ads SET publication = json_extract(NEW.metadata, '$.publication'),
+        flagged_bits = (SELECT coalesce(sum(1 << b.bit), 0)
+                        FROM json_each(NEW.scored, '$.flagged_indicators') AS j
+                        JOIN indicator_bits AS b ON b.indicator = j.value)
+    WHERE id = NEW.id;
+END;
+UPDATE ads SET publication = json_extract(metadata, '$.publication'),
+    flagged_bits = (SELECT coalesce(sum(1 << b.bit), 0)
+                    FROM json_each(ads.scored, '$.flagged_indicators') AS j
+                    JOIN indicator_bits AS b ON b.indicator = j.value);
+CREATE INDEX ads_period ON ads (submitted_at, office, lang, publication, flagged, flagged_bits);
+CREATE INDEX ads_flagged ON ads (submitted_at, office) WHERE flagged;
+CREATE INDEX events_decisions ON events (action, at, ad_id);
+"#,
 ];
 
 /// The default store file when neither `--db` nor `ADSCREEN_DB` is given.
@@ -119,6 +145,11 @@ impl SqliteStore {
         migrate(&mut conn)
             .with_context(|| format!("cannot migrate the store {}", path.display()))?;
         Ok(SqliteStore { conn })
+    }
+
+    /// The underlying connection, for the read-only aggregates and exports of `report`.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
     }
 
     /// The schema version of the open store.
@@ -644,6 +675,34 @@ mod tests {
         assert_eq!(
             SqliteStore::open(&path).unwrap().schema_version().unwrap(),
             MIGRATIONS.len()
+        );
+    }
+
+    #[test]
+    fn upgrading_fills_the_report_columns_of_stored_ads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let v1 = Connection::open(&path).unwrap();
+        v1.execute_batch(MIGRATIONS[0]).unwrap();
+        v1.pragma_update(None, "user_version", 1).unwrap();
+        v1.execute(
+            "INSERT INTO ads (content_key, ext_id, text, metadata, score, flagged, scored, model_version, submitted_at, source)
+             VALUES ('k', 'a', 'x', '{\"publication\": \"El Sol\"}', 0.9, 1,
+                     '{\"flagged_indicators\": [\"travel_arranged\", \"marriage_offer\"]}', 'm', '2027-01-01', 's')",
+            [],
+        )
+        .unwrap();
+        drop(v1);
+        let store = SqliteStore::open(&path).unwrap();
+        let (publication, bits): (String, i64) = store
+            .conn
+            .query_row("SELECT publication, flagged_bits FROM ads", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(
+            (publication.as_str(), bits),
+            ("El Sol", (1 << 2) | (1 << 10))
         );
     }
 

@@ -187,3 +187,39 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A temporary SQLite store holding `corpora/demo/ads.jsonl` (16 ads, 8 flagged), submitted with
+/// the CLI. The directory goes away when the value is dropped.
+pub struct DemoStore {
+    pub dir: tempfile::TempDir,
+    pub path: String,
+}
+
+impl DemoStore {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db").to_string_lossy().into_owned();
+        let r = run(&["submit", "corpora/demo/ads.jsonl", "--db", &path]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        DemoStore { dir, path }
+    }
+
+    /// Runs `adscreen ARGS --db <this store>`, which must succeed.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut all = args.to_vec();
+        all.extend(["--db", &self.path]);
+        let r = run(&all);
+        assert_eq!(r.code, 0, "adscreen {all:?}: {}", r.stderr);
+        r
+    }
+
+    /// The store id of the ad submitted as `ext_id`.
+    pub fn id(&self, ext_id: &str) -> String {
+        let conn = rusqlite::Connection::open(&self.path).unwrap();
+        conn.query_row("SELECT id FROM ads WHERE ext_id = ?1", [ext_id], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap()
+        .to_string()
+    }
+}
