@@ -88,6 +88,18 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Option<Value>)> {
         ),
         ("POST", "/api/users/{name}/tokens", "admin", None),
         ("GET", "/api/audit", "admin", None),
+        (
+            "GET",
+            "/api/report?period=2026Q4&format=json",
+            "submitter",
+            None,
+        ),
+        (
+            "GET",
+            "/api/export?status=new&format=jsonl",
+            "analyst",
+            None,
+        ),
         ("POST", "/api/logout", "submitter", None),
     ]
 }
@@ -113,7 +125,10 @@ fn every_route_answers_401_without_credentials_403_below_its_role_and_is_documen
     documented.sort();
     let mut tested: Vec<(String, String)> = routes()
         .iter()
-        .map(|(m, p, _, _)| (m.to_string(), p.replace("{other}", "{id}")))
+        .map(|(m, p, _, _)| {
+            let p = p.split('?').next().unwrap().replace("{other}", "{id}");
+            (m.to_string(), p)
+        })
         .collect();
     tested.sort();
     assert_eq!(documented, tested, "openapi.json and the routes differ");
@@ -514,4 +529,62 @@ fn uncertain_first_orders_by_distance_to_the_threshold() {
         .collect::<Vec<_>>()
         .windows(2)
         .all(|w| *w[0] <= w[1] + 1e-3));
+}
+
+#[test]
+fn report_and_export_downloads_are_the_cli_files_for_the_roles_allowed() {
+    let s = Server::start(None);
+    submit(&s, "sub_mx");
+    let quarter = {
+        let now = chrono::Utc::now();
+        format!(
+            "{}Q{}",
+            now.format("%Y"),
+            (now.format("%m").to_string().parse::<u32>().unwrap() - 1) / 3 + 1
+        )
+    };
+    let (code, over_http) = s.call(
+        "GET",
+        &format!("/api/report?period={quarter}&format=json"),
+        Some("analyst"),
+        None,
+    );
+    assert_eq!(code, 200, "{over_http}");
+    let cli = run(&[
+        "report", "--period", &quarter, "--format", "json", "--db", &s.db,
+    ]);
+    let cli: Value = serde_json::from_str(&cli.stdout).unwrap();
+    assert_eq!(over_http, cli);
+    let (code, html) = s.call(
+        "GET",
+        &format!("/api/report?period={quarter}"),
+        Some("admin"),
+        None,
+    );
+    assert_eq!(code, 200);
+    assert!(
+        html.as_str().unwrap().contains("<svg"),
+        "the HTML report carries its charts"
+    );
+    let (code, err) = s.call("GET", "/api/report?period=2027Q5", Some("analyst"), None);
+    assert_eq!(code, 400, "{err}");
+
+    let (code, csv) = s.call(
+        "GET",
+        "/api/export?status=new&format=csv&redact=true",
+        Some("analyst"),
+        None,
+    );
+    assert_eq!(code, 200);
+    let csv = csv.as_str().unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        5,
+        "a header and the 4 queued ads: {csv}"
+    );
+    let (code, _) = s.call("GET", "/api/export?status=new", Some("sub_mx"), None);
+    assert_eq!(code, 403);
+    let (_, audit) = s.call("GET", "/api/audit?action=export", Some("admin"), None);
+    assert_eq!(audit["entries"][0]["after"]["ads"], 4);
+    assert_eq!(audit["entries"][0]["after"]["redact"], true);
 }

@@ -15,3 +15,37 @@ pub use export::{ExportFormat, ExportOptions};
 pub use figures::{Counts, Report, Row};
 pub use period::Period;
 pub use render::Format;
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::queue::SqliteStore;
+
+/// A store that computes reports and writes exports: what the server offers as downloads.
+pub trait Reports {
+    /// The report of `period` (and `office`, if given).
+    fn report(&self, period: &Period, office: Option<&str>) -> Result<Report>;
+    /// Writes the ads `options` select to `out`; returns how many were written.
+    fn export(
+        &self,
+        options: &ExportOptions,
+        format: ExportFormat,
+        out: &mut dyn Write,
+    ) -> Result<usize>;
+}
+
+impl Reports for SqliteStore {
+    fn report(&self, period: &Period, office: Option<&str>) -> Result<Report> {
+        Report::compute(self.connection(), period, office)
+    }
+
+    fn export(
+        &self,
+        options: &ExportOptions,
+        format: ExportFormat,
+        out: &mut dyn Write,
+    ) -> Result<usize> {
+        export::export(self.connection(), options, format, out)
+    }
+}

@@ -3,6 +3,7 @@
 //!
 //! - [`auth`] — who is calling: API token, or session cookie plus anti-forgery token; roles.
 //! - [`api`] — the JSON routes (documented in `openapi.json`, served at `/api/openapi.json`).
+//! - [`downloads`] — report and export files, as `adscreen report` and `adscreen export` write them.
 //! - [`page`] — the login page and the triage page (embedded HTML, CSS and JS; no CDN).
 //! - [`error`] — every failure as `{"error": "…"}` with the right status.
 //!
@@ -12,6 +13,7 @@
 
 mod api;
 mod auth;
+mod downloads;
 mod error;
 mod page;
 
@@ -28,6 +30,7 @@ use axum::Router;
 use crate::model::bundle::sha256_hex;
 use crate::model::Model;
 use crate::queue::{Accounts, AuditLog, Store};
+use crate::report::Reports;
 use crate::Screener;
 
 pub use error::ApiError;
@@ -35,9 +38,9 @@ pub use error::ApiError;
 /// The largest request body accepted: a batch of print ads is far smaller.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// What a server needs from its store: the queue, the users and the audit log.
-pub trait Backend: Store + Accounts + AuditLog + Send {}
-impl<T: Store + Accounts + AuditLog + Send> Backend for T {}
+/// What a server needs from its store: the queue, the users, the audit log and the reports.
+pub trait Backend: Store + Accounts + AuditLog + Reports + Send {}
+impl<T: Store + Accounts + AuditLog + Reports + Send> Backend for T {}
 
 /// How to run a server.
 pub struct ServeConfig {
@@ -88,6 +91,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::routes())
+        .merge(downloads::routes())
         .merge(page::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(security_headers))

@@ -243,12 +243,45 @@ async function renderAd(id) {
   document.querySelectorAll(".bar .fill").forEach((f) => { f.style.width = (100 * Number(f.dataset.p)) + "%"; });
 }
 
+// ---- reports and exports -------------------------------------------------------------------
+
+/** A form whose submit downloads `path` with the form's fields as the query string. */
+function downloadForm(id, title, path, fields) {
+  const form = el("form", { id, class: "filters", on: { submit: (ev) => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    for (const [k, v] of new FormData(form)) if (v !== "") p.set(k, v);
+    location.href = path + "?" + p.toString();
+  } } }, el("fieldset", {}, el("legend", {}, title), fields, el("button", { type: "submit" }, "Download")));
+  return form;
+}
+
+function renderReports() {
+  const now = new Date();
+  const quarter = `${now.getFullYear()}Q${Math.floor(now.getMonth() / 3) + 1}`;
+  const select = (name, options) => el("select", { name }, options.map((o) => el("option", { value: o }, o)));
+  const report = downloadForm("report-form", "Report", "/api/report", [
+    el("label", {}, "Period ", el("input", { name: "period", value: quarter, size: 18, required: true,
+      title: "2027Q1, 2027-01..2027-03 or 2027-02" })),
+    state.me.role === "submitter" ? null : el("label", {}, "Office ", el("input", { name: "office", size: 12 })),
+    el("label", {}, "Format ", select("format", ["html", "md", "csv", "json"]))]);
+  const exp = state.me.role === "submitter" ? null : downloadForm("export-form", "Export ads", "/api/export", [
+    el("label", {}, "Status ", el("input", { name: "status", value: "escalated", size: 18,
+      title: "comma-separated: new, in_review, escalated, dismissed; empty for all ads" })),
+    el("label", {}, "Format ", select("format", ["csv", "jsonl"])),
+    el("label", {}, el("input", { type: "checkbox", name: "redact", value: "true", checked: true }), " redact contacts and names"),
+    el("label", {}, el("input", { type: "checkbox", name: "labels", value: "true" }), " analysts' labels (training format)"),
+    el("label", {}, el("input", { type: "checkbox", name: "bom", value: "true" }), " byte order mark (spreadsheets)")]);
+  show(el("h1", {}, "Reports and exports"), report, exp);
+}
+
 // ---- routing and keys ----------------------------------------------------------------------
 
 async function route() {
   try {
     const m = location.hash.match(/^#\/ad\/(\d+)/);
     if (m) await renderAd(m[1]);
+    else if (location.hash === "#/reports") renderReports();
     else await renderQueue();
   } catch (e) {
     if (e.message !== "logged out") flash(e.message);
@@ -258,6 +291,7 @@ async function route() {
 document.addEventListener("keydown", (ev) => {
   if (typing(ev) || ev.ctrlKey || ev.metaKey || ev.altKey) return;
   const onAd = location.hash.startsWith("#/ad/");
+  if (location.hash === "#/reports") return;
   const click = (id) => { const b = document.getElementById(id); if (b) b.click(); };
   if (!onAd) {
     if (ev.key === "j") moveSelection(1);
