@@ -29,10 +29,13 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 /// A word's BPE pieces: (token id, first char, one past the last char), offsets within the word.
 type Pieces = Box<[(u32, u32, u32)]>;
 
+/// Words and their pieces.
+type WordCache = HashMap<Box<str>, Pieces, foldhash::fast::RandomState>;
+
 thread_local! {
     /// The current thread's cache, and the encoder it belongs to: a thread serves one model at a
     /// time in practice, so switching encoders just starts over.
-    static CACHE: RefCell<(u64, HashMap<Box<str>, Pieces>)> = RefCell::new((u64::MAX, HashMap::new()));
+    static CACHE: RefCell<(u64, WordCache)> = RefCell::new((u64::MAX, WordCache::default()));
 }
 
 /// A tokenizer that encodes through the per-word cache when it can do so exactly.

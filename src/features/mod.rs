@@ -77,7 +77,7 @@ pub struct FeatureVector {
 #[derive(Clone)]
 pub struct Featurizer {
     encoder: Encoder,
-    columns: HashMap<FeatureKey, u32>,
+    columns: HashMap<FeatureKey, u32, foldhash::fast::RandomState>,
     keys: Vec<FeatureKey>,
 }
 
