@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -50,6 +50,13 @@ fn submit(db: &Path, ads: &Path) -> Command {
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     c
+}
+
+/// A run's stdout, after checking it exited 0.
+fn succeeded(out: Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn count(conn: &Connection, sql: &str) -> i64 {
@@ -134,14 +141,7 @@ fn a_submit_killed_midway_and_rerun_stores_every_ad_exactly_once() {
         "{survived}"
     );
 
-    let rerun = submit(&db, &ads).output().unwrap();
-    let stdout = String::from_utf8_lossy(&rerun.stdout);
-    assert_eq!(
-        rerun.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&rerun.stderr)
-    );
+    let stdout = succeeded(submit(&db, &ads).output().unwrap());
     let summary = format!(
         "read {ADS}, rejected 0, stored {} (already stored {survived})",
         ADS as i64 - survived
@@ -164,14 +164,7 @@ fn two_processes_submitting_to_one_store_both_succeed_and_lose_nothing() {
     ];
     let (mut stored, mut already) = (0, 0);
     for run in runs {
-        let out = run.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = succeeded(run.wait_with_output().unwrap());
         let summary = stdout.lines().next().unwrap();
         // "read 4000, rejected 0, stored N (already stored M), flagged and queued K"
         let number_after = |label: &str| -> usize {
