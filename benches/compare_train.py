@@ -45,8 +45,8 @@ def venv_python():
     return os.path.join(VENV, "bin", "python")
 
 
-def ensure_venv():
-    """Create target/compare-venv with the dependencies, then re-execute inside it."""
+def ensure_venv(script):
+    """Create target/compare-venv with the dependencies, then re-execute `script` inside it."""
     if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
         return
     if not os.path.exists(MARKER):
@@ -67,7 +67,7 @@ def ensure_venv():
             log("fastText could not be installed: continuing without it")
         with open(MARKER, "w") as f:
             f.write(f"fasttext={fasttext_pkg or 'none'}\n")
-    os.execv(venv_python(), [venv_python(), os.path.abspath(__file__)] + sys.argv[1:])
+    os.execv(venv_python(), [venv_python(), os.path.abspath(script)] + sys.argv[1:])
 
 
 # ---------------------------------------------------------------- data
@@ -186,7 +186,7 @@ def main():
     if args.folds < 2:
         ap.error("--folds must be at least 2")
 
-    ensure_venv()
+    ensure_venv(__file__)
 
     import numpy as np
     from sklearn.metrics import average_precision_score, f1_score

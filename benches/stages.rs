@@ -1,5 +1,6 @@
 //! Per-stage cost on print-size ads in the four languages (the separately written test split):
-//! normalize, language, entities, tokenize + features, the whole screen, and the store insert.
+//! normalize, language, entities, tokenize, features (tokenize + columns), score (the 12 heads and
+//! the evidence), the whole screen, and the store insert.
 //!
 //! `cargo bench --bench stages`
 
@@ -62,6 +63,14 @@ fn stages(c: &mut Criterion) {
                 .sum::<usize>()
         })
     });
+    g.bench_function("tokenize", |b| {
+        b.iter(|| {
+            ingested
+                .iter()
+                .map(|a| screener.model.featurizer.tokens(&a.text).len())
+                .sum::<usize>()
+        })
+    });
     g.bench_function("features", |b| {
         b.iter(|| {
             ingested
@@ -69,6 +78,22 @@ fn stages(c: &mut Criterion) {
                 .map(|a| screener.model.featurizer.featurize(a).fields.len())
                 .sum::<usize>()
         })
+    });
+    let features: Vec<_> = ingested
+        .iter()
+        .map(|a| screener.model.featurizer.featurize(a))
+        .collect();
+    g.bench_function("score", |b| {
+        b.iter_batched(
+            || ingested.clone(),
+            |ads| {
+                ads.into_iter()
+                    .zip(&features)
+                    .map(|(a, f)| screener.model.score(a, f).score)
+                    .sum::<f32>()
+            },
+            BatchSize::LargeInput,
+        )
     });
     g.bench_function("screen (all stages, one thread)", |b| {
         b.iter_batched(

@@ -7,6 +7,8 @@
 //! kept when they occur in at least `min_df` training texts; a text's vector is binary and
 //! L2-normalized, so a long portal ad does not score higher for being long.
 
+mod encode;
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -19,6 +21,7 @@ use tokenizers::pre_tokenizers::whitespace::Whitespace;
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::ingest::{IngestedAd, Normalized};
+use encode::Encoder;
 
 /// The token standing for characters the tokenizer never saw in training.
 const UNK: &str = "[UNK]";
@@ -73,8 +76,8 @@ pub struct FeatureVector {
 /// Turns normalized text into features: the tokenizer plus the feature vocabulary.
 #[derive(Clone)]
 pub struct Featurizer {
-    tokenizer: Tokenizer,
-    columns: HashMap<FeatureKey, u32>,
+    encoder: Encoder,
+    columns: HashMap<FeatureKey, u32, foldhash::fast::RandomState>,
     keys: Vec<FeatureKey>,
 }
 
@@ -87,7 +90,7 @@ impl Featurizer {
             .map(|(i, k)| (*k, i as u32))
             .collect();
         Featurizer {
-            tokenizer,
+            encoder: Encoder::new(tokenizer),
             columns,
             keys,
         }
@@ -95,7 +98,8 @@ impl Featurizer {
 
     /// Saves `tokenizer.json`.
     pub fn save_tokenizer(&self, path: &Path) -> Result<()> {
-        self.tokenizer
+        self.encoder
+            .tokenizer()
             .save(path, false)
             .map_err(|e| anyhow!("cannot save tokenizer {}: {e}", path.display()))
     }
@@ -112,7 +116,7 @@ impl Featurizer {
 
     /// Tokenizes a normalized text.
     pub fn tokens(&self, text: &Normalized) -> Vec<Token> {
-        tokenize(&self.tokenizer, &text.text)
+        self.encoder.encode(&mask_digits(&text.text))
     }
 
     /// The features of an ad's text and translation.
@@ -191,18 +195,6 @@ pub fn mask_digits(text: &str) -> std::borrow::Cow<'_, str> {
             String::from_utf8(masked).expect("ASCII digits replaced by ASCII digits"),
         ),
     }
-}
-
-/// Tokenizes with char offsets; an empty text has no tokens.
-fn tokenize(tokenizer: &Tokenizer, text: &str) -> Vec<Token> {
-    let Ok(enc) = tokenizer.encode_char_offsets(mask_digits(text).as_ref(), false) else {
-        return Vec::new();
-    };
-    enc.get_ids()
-        .iter()
-        .zip(enc.get_offsets())
-        .map(|(&id, &(start, end))| Token { id, start, end })
-        .collect()
 }
 
 /// Every feature key of a token sequence: unigrams and adjacent pairs, with repeats.
@@ -326,7 +318,7 @@ mod tests {
         let seqs: Vec<_> = docs.iter().map(|d| plain.tokens(d)).collect();
         let keys = select_features(&seqs, 2, 1000);
         assert!(!keys.is_empty());
-        let f = Featurizer::new(plain.tokenizer.clone(), keys);
+        let f = Featurizer::new(plain.encoder.tokenizer().clone(), keys);
         let v = f.field(Field::Text, &normalize("包吃包住 包吃包住 月入过万"));
         assert!(!v.columns.is_empty());
         let norm: f32 = v.columns.iter().map(|_| v.weight * v.weight).sum();

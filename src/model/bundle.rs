@@ -183,7 +183,12 @@ pub fn default_dir() -> PathBuf {
 fn verified(dir: &Path, manifest: &Manifest, name: &str) -> Result<Vec<u8>> {
     let path = dir.join(name);
     let bytes =
-        fs::read(&path).with_context(|| format!("the bundle is missing {}", path.display()))?;
+        fs::read(&path).with_context(|| {
+            format!(
+                "the bundle is missing {}: restore the bundle's files or retrain it with `adscreen train`",
+                path.display()
+            )
+        })?;
     let expected = manifest.files.get(name).map(String::as_str).unwrap_or("");
     let actual = sha256_hex(&bytes);
     if actual != expected {

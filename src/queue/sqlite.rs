@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::json;
 
 use super::audit::append;
@@ -160,19 +160,26 @@ impl SqliteStore {
     }
 }
 
-/// Applies the migrations the file has not seen, each in its own transaction.
+/// Applies the migrations the file has not seen, in one transaction.
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let current: usize =
-        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    let version = |c: &Connection| -> Result<usize> {
+        Ok(c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize)
+    };
+    if version(conn)? == MIGRATIONS.len() {
+        return Ok(());
+    }
+    // Immediate, and the version read again inside: a second process opening the same new file
+    // at the same moment waits for the first one's schema instead of creating it twice.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current = version(&tx)?;
     if current > MIGRATIONS.len() {
         bail!("the store has schema version {current}, newer than this adscreen knows ({}): upgrade adscreen", MIGRATIONS.len());
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
     }
+    tx.commit()?;
     Ok(())
 }
 
