@@ -8,6 +8,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::json;
 
 use super::{BatchOutcome, Event, Filter, Label, QueueItem, Status, Store, StoredAd, Submission};
+use crate::link::index::Linker;
+use crate::link::AdKeys;
 use crate::model::bundle::sha256_hex;
 use crate::model::ScoredAd;
 
@@ -48,6 +50,57 @@ CREATE TABLE events (
     note        TEXT
 );
 CREATE INDEX events_ad ON events (ad_id);
+"#, r#"
+-- Networks (src/link/): contacts, MinHash signatures and LSH bands per ad, template links,
+-- each ad's network and template cluster, each network's score, the stop-list and thresholds.
+CREATE TABLE ad_contacts (
+    contact TEXT NOT NULL,                     -- key: phone:+52…, email:…, domain:…, telegram:…
+    ad_id   INTEGER NOT NULL REFERENCES ads (id),
+    PRIMARY KEY (contact, ad_id)
+) WITHOUT ROWID;
+CREATE INDEX ad_contacts_ad ON ad_contacts (ad_id);
+CREATE TABLE ad_signatures (
+    ad_id     INTEGER NOT NULL REFERENCES ads (id),
+    signature BLOB NOT NULL                    -- 64 little-endian u32 MinHash values
+);
+CREATE INDEX ad_signatures_ad ON ad_signatures (ad_id);
+CREATE TABLE ad_bands (
+    band_key INTEGER NOT NULL,                 -- band number << 56 | hash of the band
+    ad_id    INTEGER NOT NULL REFERENCES ads (id),
+    PRIMARY KEY (band_key, ad_id)
+) WITHOUT ROWID;
+CREATE TABLE template_links (
+    ad_id      INTEGER NOT NULL REFERENCES ads (id),   -- the newer ad
+    other      INTEGER NOT NULL REFERENCES ads (id),   -- the older one
+    similarity REAL NOT NULL,
+    PRIMARY KEY (ad_id, other)
+) WITHOUT ROWID;
+CREATE INDEX template_links_other ON template_links (other);
+CREATE TABLE ad_groups (
+    ad_id   INTEGER PRIMARY KEY REFERENCES ads (id),
+    network INTEGER NOT NULL,                  -- id of the oldest ad of its network
+    cluster INTEGER NOT NULL                   -- id of the oldest ad of its template cluster
+);
+CREATE INDEX ad_groups_network ON ad_groups (network);
+CREATE INDEX ad_groups_cluster ON ad_groups (cluster);
+CREATE TABLE networks (
+    id            INTEGER PRIMARY KEY,
+    size          INTEGER NOT NULL,
+    network_score REAL NOT NULL
+);
+CREATE INDEX networks_score ON networks (network_score DESC);
+CREATE TABLE stop_contacts (
+    contact  TEXT PRIMARY KEY,
+    reason   TEXT NOT NULL,
+    added_by TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE TABLE link_settings (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    common_share REAL NOT NULL,
+    common_min   INTEGER NOT NULL
+);
+INSERT INTO link_settings (id, common_share, common_min) VALUES (1, 0.01, 20);
 "#];
 
 /// The default store file when neither `--db` nor `ADSCREEN_DB` is given.
@@ -74,6 +127,16 @@ impl SqliteStore {
         migrate(&mut conn)
             .with_context(|| format!("cannot migrate the store {}", path.display()))?;
         Ok(SqliteStore { conn })
+    }
+
+    /// The connection, for the stages that keep their own tables in the store (networks).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The connection, for changes that need a transaction.
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     /// The schema version of the open store.
@@ -151,6 +214,7 @@ fn content_key(ad: &ScoredAd) -> String {
 impl Store for SqliteStore {
     fn submit(&mut self, batch: &[ScoredAd], who: &Submission) -> Result<BatchOutcome> {
         let tx = self.conn.transaction()?;
+        let mut linker = Linker::new(&tx)?;
         let mut outcome = BatchOutcome::default();
         let at = now();
         for ad in batch {
@@ -190,12 +254,11 @@ impl Store for SqliteStore {
             }
             outcome.stored += 1;
             outcome.queued += ad.flagged as usize;
-            record_event(
-                &tx,
-                tx.last_insert_rowid(),
-                &event(who.user, "submitted", None, status),
-            )?;
+            let id = tx.last_insert_rowid();
+            record_event(&tx, id, &event(who.user, "submitted", None, status))?;
+            linker.add(&AdKeys::of_scored(id, ad))?;
         }
+        linker.finish()?;
         tx.commit()?;
         Ok(outcome)
     }
