@@ -10,6 +10,7 @@ macro_rules! out {
 }
 
 mod eval;
+mod network;
 mod queue;
 mod score;
 mod submit;
@@ -59,6 +60,9 @@ enum Command {
     Train(train::Args),
     /// Evaluate a model bundle on labeled ads.
     Eval(eval::Args),
+    /// Networks of ads linked by shared contacts and near-duplicate wording.
+    #[command(subcommand)]
+    Network(network::Command),
 }
 
 /// True when the error is stdout having been closed by the reader (`… | head`): not a failure.
@@ -77,6 +81,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Queue(c) => queue::run(c),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Network(c) => network::run(c),
     }
 }
 

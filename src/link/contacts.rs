@@ -25,13 +25,8 @@ const SHARED_SITES: &[&str] = &[
     "tiktok.com",
     "youtube.com",
     "linkedin.com",
-    "vk.com",
     "ok.ru",
-    "t.me",
-    "telegram.me",
-    "wa.me",
     "whatsapp.com",
-    "line.me",
     "qq.com",
     "weibo.com",
     "google.com",
@@ -50,6 +45,10 @@ const SHARED_SITES: &[&str] = &[
     "mercadolibre.com",
     "olx.com",
 ];
+
+/// Messenger links (`t.me/x`, `wa.me/<number>`, …): the entity extractor already reads them as
+/// handles, which are keyed as such.
+const MESSENGER_LINK_SITES: &[&str] = &["t.me", "telegram.me", "wa.me", "vk.com", "line.me"];
 
 /// The contact keys of an ad's entities, deduplicated, in order of appearance.
 pub fn contact_keys(entities: &Entities) -> Vec<String> {
@@ -77,6 +76,9 @@ fn url_key(url: &str) -> Option<String> {
     let host = rest[..end].rsplit('@').next()?.split(':').next()?;
     let host = host.trim_end_matches('.').to_lowercase();
     let domain = psl::domain_str(&host)?.to_string();
+    if MESSENGER_LINK_SITES.contains(&domain.as_str()) {
+        return None;
+    }
     if !SHARED_SITES.contains(&domain.as_str()) {
         return Some(format!("domain:{domain}"));
     }
@@ -97,8 +99,13 @@ pub fn parse_contact(input: &str) -> Result<String> {
     if let Some((kind, value)) = s.split_once(':') {
         let value = value.trim();
         let key = match kind.trim().to_lowercase().as_str() {
-            "phone" => format!("phone:{}", e164(value).ok_or_else(|| anyhow::anyhow!("{s:?} is not an E.164 number: {help}"))?),
-            "domain" => url_key(value).ok_or_else(|| anyhow::anyhow!("{s:?} has no registrable domain: {help}"))?,
+            "phone" => format!(
+                "phone:{}",
+                e164(value)
+                    .ok_or_else(|| anyhow::anyhow!("{s:?} is not an E.164 number: {help}"))?
+            ),
+            "domain" => url_key(value)
+                .ok_or_else(|| anyhow::anyhow!("{s:?} has no registrable domain: {help}"))?,
             "email" | "page" | "whatsapp" | "wechat" | "telegram" | "qq" | "vk" | "line"
             | "viber" => format!("{}:{}", kind.trim().to_lowercase(), value.to_lowercase()),
             _ => bail!("unknown contact kind in {s:?}: {help}"),
@@ -119,7 +126,9 @@ pub fn parse_contact(input: &str) -> Result<String> {
 /// `+` and 7 to 15 digits, separators dropped.
 fn e164(s: &str) -> Option<String> {
     let digits: String = s.chars().filter(char::is_ascii_digit).collect();
-    let plain = s.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    let plain = s
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c));
     (s.starts_with('+') && plain && (7..=15).contains(&digits.len())).then(|| format!("+{digits}"))
 }
 
@@ -167,11 +176,26 @@ mod tests {
 
     #[test]
     fn stop_list_entries_are_read_as_keys() {
-        assert_eq!(parse_contact("+52 55 5555-0100").unwrap(), "phone:+525555550100");
-        assert_eq!(parse_contact("phone:+525555550100").unwrap(), "phone:+525555550100");
-        assert_eq!(parse_contact("Info@Diario.mx").unwrap(), "email:info@diario.mx");
-        assert_eq!(parse_contact("www.diario.com.mx").unwrap(), "domain:diario.com.mx");
-        assert_eq!(parse_contact("Telegram:Ivan_Work").unwrap(), "telegram:ivan_work");
+        assert_eq!(
+            parse_contact("+52 55 5555-0100").unwrap(),
+            "phone:+525555550100"
+        );
+        assert_eq!(
+            parse_contact("phone:+525555550100").unwrap(),
+            "phone:+525555550100"
+        );
+        assert_eq!(
+            parse_contact("Info@Diario.mx").unwrap(),
+            "email:info@diario.mx"
+        );
+        assert_eq!(
+            parse_contact("www.diario.com.mx").unwrap(),
+            "domain:diario.com.mx"
+        );
+        assert_eq!(
+            parse_contact("Telegram:Ivan_Work").unwrap(),
+            "telegram:ivan_work"
+        );
         let err = parse_contact("switchboard").unwrap_err().to_string();
         assert!(err.contains("phone:+"), "{err}");
     }

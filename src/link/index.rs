@@ -43,7 +43,9 @@ impl<'c> Linker<'c> {
         let mut clusters = BTreeSet::from([ad.id]);
         for contact in &ad.contacts {
             self.conn
-                .prepare_cached("INSERT OR IGNORE INTO ad_contacts (contact, ad_id) VALUES (?1, ?2)")?
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO ad_contacts (contact, ad_id) VALUES (?1, ?2)",
+                )?
                 .execute(params![contact, ad.id])?;
             if self.identifying(contact)? {
                 let mut stmt = self.conn.prepare_cached(
@@ -91,7 +93,10 @@ impl<'c> Linker<'c> {
 
     /// Brings the merged networks' scores up to date.
     pub fn finish(self) -> Result<()> {
-        refresh_networks(self.conn, Some(&self.touched.into_iter().collect::<Vec<_>>()))
+        refresh_networks(
+            self.conn,
+            Some(&self.touched.into_iter().collect::<Vec<_>>()),
+        )
     }
 
     /// Whether a contact links ads: not stop-listed, and not (yet) common.
@@ -137,12 +142,11 @@ impl<'c> Linker<'c> {
         let col = kind.column();
         for &old in ids.iter().skip(1) {
             self.conn
-                .prepare_cached(&format!(
-                    "UPDATE ad_groups SET {col} = ?1 WHERE {col} = ?2"
-                ))?
+                .prepare_cached(&format!("UPDATE ad_groups SET {col} = ?1 WHERE {col} = ?2"))?
                 .execute(params![keep, old])?;
             if kind == Kind::Network {
-                self.conn.execute("DELETE FROM networks WHERE id = ?1", [old])?;
+                self.conn
+                    .execute("DELETE FROM networks WHERE id = ?1", [old])?;
                 self.touched.remove(&old);
             }
         }

@@ -181,9 +181,8 @@ pub fn rebuild(conn: &mut Connection) -> Result<RebuildSummary> {
             let cluster = ads[linked.cluster[i] as usize].id;
             group.execute(params![ad.id, network, cluster])?;
         }
-        let mut link = tx.prepare(
-            "INSERT INTO template_links (ad_id, other, similarity) VALUES (?1, ?2, ?3)",
-        )?;
+        let mut link = tx
+            .prepare("INSERT INTO template_links (ad_id, other, similarity) VALUES (?1, ?2, ?3)")?;
         for &(i, j, s) in &linked.template_links {
             link.execute(params![ads[i as usize].id, ads[j as usize].id, s])?;
         }

@@ -68,7 +68,12 @@ pub fn refresh_networks(conn: &Connection, ids: Option<&[i64]>) -> Result<()> {
         Some(ids) => {
             let mut all = Vec::with_capacity(ids.len());
             for id in ids {
-                all.extend(group_stats(conn, Kind::Network, "WHERE g.network = ?1", &[id])?);
+                all.extend(group_stats(
+                    conn,
+                    Kind::Network,
+                    "WHERE g.network = ?1",
+                    &[id],
+                )?);
             }
             all
         }

@@ -109,6 +109,16 @@ pub struct Event {
     pub note: Option<String>,
 }
 
+/// Order of the queue list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Order {
+    /// Highest ad score first.
+    #[default]
+    Score,
+    /// Highest network score first (see `link::score`), then ad score.
+    Network,
+}
+
 /// Queue filters; unset fields do not filter.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -124,6 +134,8 @@ pub struct Filter {
     pub indicator: Option<Indicator>,
     /// At most this many rows.
     pub limit: usize,
+    /// Row order.
+    pub order: Order,
 }
 
 /// One row of the queue list.
@@ -145,6 +157,8 @@ pub struct QueueItem {
     pub top_indicators: Vec<(String, f32)>,
     /// The first line of the text, shortened.
     pub preview: String,
+    /// Other ads in its network (linked to it by shared contacts or wording, directly or not).
+    pub linked: usize,
 }
 
 /// An ad as stored, with its history.
@@ -194,7 +208,7 @@ pub struct Submission<'a> {
 pub trait Store {
     /// Stores a batch in one transaction: all of it or none of it. Ads already stored are skipped.
     fn submit(&mut self, batch: &[ScoredAd], who: &Submission) -> Result<BatchOutcome>;
-    /// Queue rows matching the filter, highest score first.
+    /// Queue rows matching the filter, in the filter's order.
     fn list(&self, filter: &Filter) -> Result<Vec<QueueItem>>;
     /// One ad with its history.
     fn get(&self, id: i64) -> Result<Option<StoredAd>>;

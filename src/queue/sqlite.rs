@@ -7,7 +7,9 @@ use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::json;
 
-use super::{BatchOutcome, Event, Filter, Label, QueueItem, Status, Store, StoredAd, Submission};
+use super::{
+    BatchOutcome, Event, Filter, Label, Order, QueueItem, Status, Store, StoredAd, Submission,
+};
 use crate::link::index::Linker;
 use crate::link::AdKeys;
 use crate::model::bundle::sha256_hex;
@@ -15,7 +17,8 @@ use crate::model::ScoredAd;
 
 /// The schema, one migration per version; version `i + 1` is `MIGRATIONS[i]`. Never edit a
 /// shipped migration: add one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE ads (
     id              INTEGER PRIMARY KEY,
     content_key     TEXT NOT NULL UNIQUE,      -- SHA-256 of text and translation: resubmits are skipped
@@ -50,7 +53,8 @@ CREATE TABLE events (
     note        TEXT
 );
 CREATE INDEX events_ad ON events (ad_id);
-"#, r#"
+"#,
+    r#"
 -- Networks (src/link/): contacts, MinHash signatures and LSH bands per ad, template links,
 -- each ad's network and template cluster, each network's score, the stop-list and thresholds.
 CREATE TABLE ad_contacts (
@@ -101,7 +105,8 @@ CREATE TABLE link_settings (
     common_min   INTEGER NOT NULL
 );
 INSERT INTO link_settings (id, common_share, common_min) VALUES (1, 0.01, 20);
-"#];
+"#,
+];
 
 /// The default store file when neither `--db` nor `ADSCREEN_DB` is given.
 pub const DEFAULT_DB: &str = "adscreen.db";
@@ -265,7 +270,9 @@ impl Store for SqliteStore {
 
     fn list(&self, f: &Filter) -> Result<Vec<QueueItem>> {
         let mut sql = String::from(
-            "SELECT id, ext_id, score, lang, office, status, scored, text FROM ads WHERE status IS NOT NULL",
+            "SELECT ads.id, ext_id, score, lang, office, status, scored, text, COALESCE(n.size, 1) - 1
+             FROM ads LEFT JOIN ad_groups g ON g.ad_id = ads.id LEFT JOIN networks n ON n.id = g.network
+             WHERE status IS NOT NULL",
         );
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
         let mut add = |clause: &str, v: Box<dyn rusqlite::ToSql>| {
@@ -291,8 +298,12 @@ impl Store for SqliteStore {
             );
             sql.push(')');
         }
+        let network_first = match f.order {
+            Order::Score => "",
+            Order::Network => "n.network_score DESC NULLS LAST, ",
+        };
         sql.push_str(&format!(
-            " ORDER BY score DESC, id LIMIT {}",
+            " ORDER BY {network_first}score DESC, ads.id LIMIT {}",
             f.limit.max(1)
         ));
         let mut stmt = self.conn.prepare(&sql)?;
@@ -310,11 +321,12 @@ impl Store for SqliteStore {
                     r.get::<_, String>(5)?,
                     scored,
                     text,
+                    r.get::<_, i64>(8)?,
                 ))
             },
         )?;
         rows.map(|row| {
-            let (id, ext_id, score, lang, office, status, scored, text) = row?;
+            let (id, ext_id, score, lang, office, status, scored, text, linked) = row?;
             Ok(QueueItem {
                 id,
                 ext_id,
@@ -324,6 +336,7 @@ impl Store for SqliteStore {
                 status: status.parse().map_err(anyhow::Error::msg)?,
                 top_indicators: top_indicators(&scored)?,
                 preview: preview(&text),
+                linked: linked as usize,
             })
         })
         .collect()
