@@ -34,7 +34,7 @@ use templates::Signature;
 /// At most this many of the most recent earlier ads of each LSH bucket are compared with an ad:
 /// enough to join it to a template cluster (links are transitive), and it keeps a template
 /// re-posted ten thousand times linear in cost.
-pub const BUCKET_CANDIDATES: usize = 10;
+pub const BUCKET_CANDIDATES: usize = 4;
 
 /// What linking needs of one ad: its contact keys and the signatures of its text and translation.
 #[derive(Debug, Clone, PartialEq)]
