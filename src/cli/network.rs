@@ -334,7 +334,7 @@ fn ties(g: &GroupView) -> String {
     let mut parts: Vec<String> = g
         .contacts
         .iter()
-        .filter(|c| c.ignored.is_none() && c.ads.len() > 1)
+        .filter(|c| c.ties())
         .map(|c| format!("{} ({})", c.contact, c.ads.len()))
         .collect();
     if !g.template_links.is_empty() {
@@ -362,11 +362,7 @@ fn render(g: &GroupView) -> String {
         or_dash(&g.publications),
     );
     out += "\n— tied by —\n";
-    for c in g
-        .contacts
-        .iter()
-        .filter(|c| c.ignored.is_none() && c.ads.len() > 1)
-    {
+    for c in g.contacts.iter().filter(|c| c.ties()) {
         out += &format!("  {:<40} ads {:?}\n", c.contact, c.ads);
     }
     if !g.template_links.is_empty() {

@@ -52,11 +52,7 @@ pub fn graphml(g: &GroupView) -> String {
         ];
         node(&mut out, &format!("ad{}", ad.id), &attrs);
     }
-    let ties: Vec<_> = g
-        .contacts
-        .iter()
-        .filter(|c| c.ignored.is_none() && c.ads.len() > 1)
-        .collect();
+    let ties: Vec<_> = g.contacts.iter().filter(|c| c.ties()).collect();
     for (n, c) in ties.iter().enumerate() {
         let attrs = [
             ("kind", Some("contact".to_string())),

@@ -206,3 +206,81 @@ fn groups_of_two_or_more(roots: &[u32]) -> usize {
     }
     sizes.values().filter(|&&n| n > 1).count()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::entities::Handle;
+
+    fn ad(id: i64, phone: &str, handle: Option<&str>, text: &str) -> AdKeys {
+        let entities = Entities {
+            phones: vec![phone.to_string()],
+            handles: handle
+                .map(|h| Handle {
+                    app: "telegram".into(),
+                    id: h.into(),
+                })
+                .into_iter()
+                .collect(),
+            ..Entities::default()
+        };
+        AdKeys::new(id, &entities, &normalize(text).text, None)
+    }
+
+    #[test]
+    fn links_by_identifying_contacts_and_templates_only() {
+        let switchboard = "+526566291000";
+        let ads = [
+            ad(
+                1,
+                switchboard,
+                Some("ivan_work"),
+                "Требуются няни в семьи в США, пишите",
+            ),
+            ad(
+                2,
+                "+79161234567",
+                Some("ivan_work"),
+                "Сезонная работа на фермах Флориды",
+            ),
+            ad(
+                3,
+                switchboard,
+                None,
+                "Se renta departamento amueblado cerca del parque",
+            ),
+            ad(
+                4,
+                switchboard,
+                None,
+                "Clínica dental solicita asistente con certificado",
+            ),
+            ad(
+                5,
+                "+5215512345678",
+                None,
+                "Se renta departamento amueblado cerca del parque central",
+            ),
+        ];
+        let rule = CommonRule {
+            share: 0.5,
+            min_ads: 3,
+        };
+        let linked = link_all(&ads, &HashSet::new(), &rule);
+        // The switchboard is on 3 of 5 ads: common. Ads 1–2 share a handle; 3 and 5 a template.
+        assert_eq!(linked.network, [0, 0, 2, 3, 2]);
+        assert_eq!(linked.cluster, [0, 1, 2, 3, 2]);
+        assert_eq!(linked.template_links.len(), 1);
+
+        let lenient = CommonRule {
+            share: 0.9,
+            min_ads: 3,
+        };
+        assert_eq!(
+            link_all(&ads, &HashSet::new(), &lenient).network,
+            [0, 0, 0, 0, 0]
+        );
+        let stop = HashSet::from([format!("phone:{switchboard}")]);
+        assert_eq!(link_all(&ads, &stop, &lenient).network, [0, 0, 2, 3, 2]);
+    }
+}

@@ -45,6 +45,13 @@ pub struct ContactUse {
     pub ignored: Option<String>,
 }
 
+impl ContactUse {
+    /// Whether it ties two or more of the group's ads together.
+    pub fn ties(&self) -> bool {
+        self.ignored.is_none() && self.ads.len() > 1
+    }
+}
+
 /// A verified near-duplicate pair.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TemplateLink {
