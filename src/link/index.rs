@@ -9,7 +9,7 @@ use anyhow::Result;
 use rusqlite::{params, Connection};
 
 use super::settings::{common_rule, why_ignored};
-use super::stats::{refresh_networks, Kind};
+use super::stats::{insert_group_row, refresh_networks, AdFacets, Kind};
 use super::templates::{from_blob, to_blob, Signature, MIN_SIMILARITY};
 use super::{AdKeys, CommonRule, BUCKET_CANDIDATES};
 
@@ -37,7 +37,7 @@ impl<'c> Linker<'c> {
     }
 
     /// Indexes one newly stored ad and links it to the stored ads it matches.
-    pub fn add(&mut self, ad: &AdKeys) -> Result<()> {
+    pub fn add(&mut self, ad: &AdKeys, facets: &AdFacets) -> Result<()> {
         self.total += 1;
         let mut networks = BTreeSet::from([ad.id]);
         let mut clusters = BTreeSet::from([ad.id]);
@@ -84,9 +84,7 @@ impl<'c> Linker<'c> {
         }
         let network = self.merge(Kind::Network, &networks)?;
         let cluster = self.merge(Kind::Cluster, &clusters)?;
-        self.conn
-            .prepare_cached("INSERT INTO ad_groups (ad_id, network, cluster) VALUES (?1, ?2, ?3)")?
-            .execute(params![ad.id, network, cluster])?;
+        insert_group_row(self.conn, ad.id, network, cluster, facets)?;
         self.touched.insert(network);
         Ok(())
     }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::graph::Components;
 use super::settings::{common_rule, stop_list};
-use super::stats::refresh_networks;
+use super::stats::{insert_group_row, refresh_networks, AdFacets};
 use super::templates::{to_blob, MIN_SIMILARITY};
 use super::{AdKeys, CommonRule, BUCKET_CANDIDATES};
 use crate::ingest::{normalize, Entities};
@@ -120,6 +120,18 @@ pub struct RebuildSummary {
     pub rule: CommonRule,
 }
 
+/// An ad as a rebuild reads it from the store.
+struct StoredAd {
+    id: i64,
+    scored: String,
+    text: String,
+    translation: Option<String>,
+    score: f32,
+    office: Option<String>,
+    lang: Option<String>,
+    publication: Option<String>,
+}
+
 /// The part of a stored `score` output linking needs.
 #[derive(Deserialize)]
 struct StoredEntities {
@@ -132,24 +144,45 @@ pub fn rebuild(conn: &mut Connection) -> Result<RebuildSummary> {
     let tx = conn.transaction()?;
     let rule = common_rule(&tx)?;
     let stop: HashSet<String> = stop_list(&tx)?.into_iter().map(|e| e.contact).collect();
-    let rows: Vec<(i64, String, String, Option<String>)> = tx
-        .prepare("SELECT id, scored, text, translation FROM ads ORDER BY id")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+    let rows: Vec<StoredAd> = tx
+        .prepare(
+            "SELECT id, scored, text, translation, score, office, lang,
+                    json_extract(metadata, '$.publication') FROM ads ORDER BY id",
+        )?
+        .query_map([], |r| {
+            Ok(StoredAd {
+                id: r.get(0)?,
+                scored: r.get(1)?,
+                text: r.get(2)?,
+                translation: r.get(3)?,
+                score: r.get::<_, f64>(4)? as f32,
+                office: r.get(5)?,
+                lang: r.get(6)?,
+                publication: r.get(7)?,
+            })
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let ads: Vec<AdKeys> = rows
         .par_iter()
-        .map(|(id, scored, text, translation)| {
-            let scored: StoredEntities = serde_json::from_str(scored)?;
-            let translation = translation.as_deref().map(|t| normalize(t).text);
-            Ok(AdKeys::new(
-                *id,
-                &scored.entities,
-                &normalize(text).text,
-                translation.as_deref(),
-            ))
-        })
+        .map(
+            |StoredAd {
+                 id,
+                 scored,
+                 text,
+                 translation,
+                 ..
+             }| {
+                let scored: StoredEntities = serde_json::from_str(scored)?;
+                let translation = translation.as_deref().map(|t| normalize(t).text);
+                Ok(AdKeys::new(
+                    *id,
+                    &scored.entities,
+                    &normalize(text).text,
+                    translation.as_deref(),
+                ))
+            },
+        )
         .collect::<Result<_>>()?;
-    drop(rows);
     let linked = link_all(&ads, &stop, &rule);
     for table in [
         "ad_contacts",
@@ -165,9 +198,7 @@ pub fn rebuild(conn: &mut Connection) -> Result<RebuildSummary> {
         let mut signature =
             tx.prepare("INSERT INTO ad_signatures (ad_id, signature) VALUES (?1, ?2)")?;
         let mut band = tx.prepare("INSERT INTO ad_bands (band_key, ad_id) VALUES (?1, ?2)")?;
-        let mut group =
-            tx.prepare("INSERT INTO ad_groups (ad_id, network, cluster) VALUES (?1, ?2, ?3)")?;
-        for (i, ad) in ads.iter().enumerate() {
+        for (i, (ad, row)) in ads.iter().zip(&rows).enumerate() {
             for c in &ad.contacts {
                 contact.execute(params![c, ad.id])?;
             }
@@ -179,7 +210,13 @@ pub fn rebuild(conn: &mut Connection) -> Result<RebuildSummary> {
             }
             let network = ads[linked.network[i] as usize].id;
             let cluster = ads[linked.cluster[i] as usize].id;
-            group.execute(params![ad.id, network, cluster])?;
+            let facets = AdFacets {
+                score: row.score,
+                office: row.office.as_deref(),
+                lang: row.lang.as_deref(),
+                publication: row.publication.as_deref(),
+            };
+            insert_group_row(&tx, ad.id, network, cluster, &facets)?;
         }
         let mut link = tx
             .prepare("INSERT INTO template_links (ad_id, other, similarity) VALUES (?1, ?2, ?3)")?;

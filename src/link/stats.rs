@@ -27,8 +27,45 @@ impl Kind {
     }
 }
 
-/// Stats of the groups of `kind` selected by `filter` (a `WHERE`/`HAVING`-free SQL fragment
-/// over `g.` = ad_groups and `a.` = ads, or empty for all), as (group id, stats).
+/// What group figures need of one ad, kept beside its group ids.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdFacets<'a> {
+    /// Ad score.
+    pub score: f32,
+    /// Office that submitted it.
+    pub office: Option<&'a str>,
+    /// Filed language code.
+    pub lang: Option<&'a str>,
+    /// Publication it appeared in.
+    pub publication: Option<&'a str>,
+}
+
+/// Records an ad's groups and facets.
+pub fn insert_group_row(
+    conn: &Connection,
+    ad: i64,
+    network: i64,
+    cluster: i64,
+    f: &AdFacets,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO ad_groups (ad_id, network, cluster, score, office, lang, publication)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(rusqlite::params![
+        ad,
+        network,
+        cluster,
+        f.score,
+        f.office,
+        f.lang,
+        f.publication
+    ])?;
+    Ok(())
+}
+
+/// Stats of the groups of `kind` selected by `filter` (a SQL `WHERE` clause over `g.` =
+/// ad_groups, or empty for all), as (group id, stats).
 pub fn group_stats(
     conn: &Connection,
     kind: Kind,
@@ -37,9 +74,9 @@ pub fn group_stats(
 ) -> Result<Vec<(i64, GroupStats)>> {
     let col = kind.column();
     let sql = format!(
-        "SELECT g.{col}, count(*), max(a.score), avg(a.score), count(DISTINCT a.office),
-                count(DISTINCT json_extract(a.metadata, '$.publication')), count(DISTINCT a.lang)
-         FROM ad_groups g JOIN ads a ON a.id = g.ad_id {filter} GROUP BY g.{col}"
+        "SELECT g.{col}, count(*), max(g.score), avg(g.score), count(DISTINCT g.office),
+                count(DISTINCT g.publication), count(DISTINCT g.lang)
+         FROM ad_groups g {filter} GROUP BY g.{col}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args.iter()), |r| {

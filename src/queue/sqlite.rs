@@ -11,6 +11,7 @@ use super::{
     BatchOutcome, Event, Filter, Label, Order, QueueItem, Status, Store, StoredAd, Submission,
 };
 use crate::link::index::Linker;
+use crate::link::stats::AdFacets;
 use crate::link::AdKeys;
 use crate::model::bundle::sha256_hex;
 use crate::model::ScoredAd;
@@ -81,9 +82,14 @@ CREATE TABLE template_links (
 ) WITHOUT ROWID;
 CREATE INDEX template_links_other ON template_links (other);
 CREATE TABLE ad_groups (
-    ad_id   INTEGER PRIMARY KEY REFERENCES ads (id),
-    network INTEGER NOT NULL,                  -- id of the oldest ad of its network
-    cluster INTEGER NOT NULL                   -- id of the oldest ad of its template cluster
+    ad_id       INTEGER PRIMARY KEY REFERENCES ads (id),
+    network     INTEGER NOT NULL,              -- id of the oldest ad of its network
+    cluster     INTEGER NOT NULL,              -- id of the oldest ad of its template cluster
+    -- copied from ads, so that group figures read these small rows, not the ads with their texts
+    score       REAL NOT NULL,
+    office      TEXT,
+    lang        TEXT,
+    publication TEXT
 );
 CREATE INDEX ad_groups_network ON ad_groups (network);
 CREATE INDEX ad_groups_cluster ON ad_groups (cluster);
@@ -129,6 +135,10 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Linking looks up index pages all over a large store (LSH bands, contacts): SQLite's
+        // default 2 MB page cache made every lookup a read from the OS.
+        conn.pragma_update(None, "cache_size", -65_536)?;
+        conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
         migrate(&mut conn)
             .with_context(|| format!("cannot migrate the store {}", path.display()))?;
         Ok(SqliteStore { conn })
@@ -261,7 +271,13 @@ impl Store for SqliteStore {
             outcome.queued += ad.flagged as usize;
             let id = tx.last_insert_rowid();
             record_event(&tx, id, &event(who.user, "submitted", None, status))?;
-            linker.add(&AdKeys::of_scored(id, ad))?;
+            let facets = AdFacets {
+                score: ad.score,
+                office,
+                lang: ad.ad.lang().map(|l| l.code()),
+                publication: r.publication.as_deref(),
+            };
+            linker.add(&AdKeys::of_scored(id, ad), &facets)?;
         }
         linker.finish()?;
         tx.commit()?;
@@ -270,7 +286,7 @@ impl Store for SqliteStore {
 
     fn list(&self, f: &Filter) -> Result<Vec<QueueItem>> {
         let mut sql = String::from(
-            "SELECT ads.id, ext_id, score, lang, office, status, scored, text, COALESCE(n.size, 1) - 1
+            "SELECT ads.id, ext_id, ads.score, ads.lang, ads.office, status, scored, text, COALESCE(n.size, 1) - 1
              FROM ads LEFT JOIN ad_groups g ON g.ad_id = ads.id LEFT JOIN networks n ON n.id = g.network
              WHERE status IS NOT NULL",
         );
@@ -283,13 +299,13 @@ impl Store for SqliteStore {
             add("status =", Box::new(s.as_str()));
         }
         if let Some(l) = f.lang {
-            add("lang =", Box::new(l.code()));
+            add("ads.lang =", Box::new(l.code()));
         }
         if let Some(o) = &f.office {
-            add("office =", Box::new(o.clone()));
+            add("ads.office =", Box::new(o.clone()));
         }
         if let Some(m) = f.min_score {
-            add("score >=", Box::new(m));
+            add("ads.score >=", Box::new(m));
         }
         if let Some(i) = f.indicator {
             add(
@@ -303,7 +319,7 @@ impl Store for SqliteStore {
             Order::Network => "n.network_score DESC NULLS LAST, ",
         };
         sql.push_str(&format!(
-            " ORDER BY {network_first}score DESC, ads.id LIMIT {}",
+            " ORDER BY {network_first}ads.score DESC, ads.id LIMIT {}",
             f.limit.max(1)
         ));
         let mut stmt = self.conn.prepare(&sql)?;
