@@ -32,10 +32,9 @@ pub type Signature = Vec<u32>;
 /// a universal family), with `a` odd. The constants come from SplitMix64 with a fixed seed, so
 /// signatures, which the store keeps, never change between builds.
 ///
-/// Not gaoya's `MinHasher32`: it reduces every value modulo a prime, once per shingle and hash
-/// function, which made signatures the dominant cost of linking a million ads (45 of 76 s);
-/// this form needs one multiply-add. And its constants come from `rand`'s sampling, which may
-/// change with a `rand` upgrade and silently invalidate stored keys.
+/// Not gaoya's `MinHasher32`: its constants come from `rand`'s sampling, which may change with a
+/// `rand` upgrade and silently invalidate the keys stores hold, and it reduces every value modulo
+/// a prime where one multiply-add does.
 static HASH_FUNCTIONS: LazyLock<[(u64, u64); HASHES]> = LazyLock::new(|| {
     let mut state: u64 = 0x00ad_5c4e_e000_5eed;
     let mut next = || {
