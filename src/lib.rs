@@ -10,13 +10,14 @@
 //! 3. [`model`] — an overall suspicion score and one score per indicator of the taxonomy, with the
 //!    words that drove each score, flagged at the bundle's threshold → [`model::ScoredAd`].
 //! 4. [`queue`] — store every ad, put flagged ones in the analysts' queue, record every triage
-//!    decision.
+//!    decision; [`link`] ties ads into networks by shared contacts and near-duplicate wording.
 //!
 //! [`Screener::screen`] walks stages 1–3 for one record. [`report`] turns the store into quarterly
 //! reports and exports.
 
 pub mod features;
 pub mod ingest;
+pub mod link;
 pub mod model;
 pub mod queue;
 pub mod report;

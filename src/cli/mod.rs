@@ -13,6 +13,7 @@ mod audit;
 mod eval;
 mod export;
 mod model;
+mod network;
 mod queue;
 mod report;
 mod score;
@@ -79,6 +80,9 @@ enum Command {
     Report(report::Args),
     /// Export ads (CSV, JSON Lines; optionally redacted) or the analysts' labels.
     Export(export::Args),
+    /// Networks of ads linked by shared contacts and near-duplicate wording.
+    #[command(subcommand)]
+    Network(network::Command),
 }
 
 /// True when the error is stdout having been closed by the reader (`… | head`): not a failure.
@@ -103,6 +107,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(a) => audit::run(a),
         Command::Report(a) => report::run(a),
         Command::Export(a) => export::run(a),
+        Command::Network(c) => network::run(c),
     }
 }
 

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use serde_json::Value;
 
-use super::{user_or_os, DbOpts};
+use super::{user_or_os, DbOpts, ModelOpts};
 use adscreen::ingest::Lang;
-use adscreen::queue::{Change, Filter, Label, Status, Store, StoredAd};
+use adscreen::link::view::{ad_links, AdLinks};
+use adscreen::queue::{Change, Filter, Label, Order, Status, Store, StoredAd};
 use adscreen::taxonomy::Indicator;
 
 /// Subcommands of `queue`.
@@ -50,11 +51,28 @@ pub struct ListArgs {
     /// At most this many rows.
     #[arg(long, default_value_t = 50)]
     limit: usize,
+    /// Order: highest ad score first, highest network score first, or nearest the model's
+    /// threshold first (for labelling sessions).
+    #[arg(long, value_enum, default_value_t = ListOrder::Score)]
+    order: ListOrder,
+    #[command(flatten)]
+    model: ModelOpts,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     db: DbOpts,
+}
+
+/// The orders `queue list` offers.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ListOrder {
+    /// Highest ad score first.
+    Score,
+    /// Highest network score first, then ad score.
+    Network,
+    /// Scores nearest the model's threshold first.
+    Uncertain,
 }
 
 /// Arguments of `queue show`.
@@ -211,6 +229,11 @@ fn list(a: ListArgs) -> Result<ExitCode> {
         min_score: a.min_score,
         indicator: a.indicator,
         limit: a.limit,
+        order: match a.order {
+            ListOrder::Score => Order::Risk,
+            ListOrder::Network => Order::Network,
+            ListOrder::Uncertain => Order::Uncertain(a.model.load()?.thresholds[0]),
+        },
         ..Filter::default()
     };
     let items = a.db.open()?.list(&filter)?;
@@ -221,9 +244,10 @@ fn list(a: ListArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     out!(
-        "{:>6}  {:>5}  {:<4} {:<10} {:<16} {:<66} TEXT",
+        "{:>6}  {:>5}  {:>6}  {:<4} {:<10} {:<16} {:<66} TEXT",
         "ID",
         "SCORE",
+        "LINKED",
         "LANG",
         "STATUS",
         "OFFICE",
@@ -236,9 +260,10 @@ fn list(a: ListArgs) -> Result<ExitCode> {
             .map(|(k, s)| format!("{k} {s:.2}"))
             .collect();
         out!(
-            "{:>6}  {:>5.3}  {:<4} {:<10} {:<16} {:<66} {}",
+            "{:>6}  {:>5.3}  {:>6}  {:<4} {:<10} {:<16} {:<66} {}",
             i.id,
             i.score,
+            i.linked,
             i.lang.as_deref().unwrap_or("-"),
             i.status,
             i.office
@@ -258,18 +283,49 @@ fn list(a: ListArgs) -> Result<ExitCode> {
 }
 
 fn show(a: ShowArgs) -> Result<ExitCode> {
-    let Some(ad) = a.db.open()?.read(a.id, &user_or_os(None))? else {
+    let mut store = a.db.open()?;
+    let Some(ad) = store.read(a.id, &user_or_os(None))? else {
         bail!(
             "no ad with id {} in the store: `adscreen queue list` shows the ids",
             a.id
         );
     };
+    let links = ad_links(store.conn(), a.id)?;
     if a.json {
-        out!("{}", serde_json::to_string_pretty(&ad)?)?;
+        let mut v = serde_json::to_value(&ad)?;
+        v["links"] = serde_json::to_value(&links)?;
+        out!("{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        out!("{}", render(&ad))?;
+        out!("{}{}", render(&ad), render_links(links.as_ref()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The linked-ads part of `queue show`.
+fn render_links(links: Option<&AdLinks>) -> String {
+    let Some(l) = links else {
+        return "\n— linked ads —\n  (not linked yet: run `adscreen network rebuild`)\n".into();
+    };
+    let mut out = format!(
+        "\n— linked ads —\n  network {} ({} ads, network score {:.3}); template cluster {}\n",
+        l.network, l.network_size, l.network_score, l.cluster
+    );
+    for ad in &l.linked {
+        out += &format!(
+            "  {:>6}  {:<16} {:.3}  {}\n",
+            ad.id,
+            ad.ext_id,
+            ad.score,
+            ad.why.join("; ")
+        );
+    }
+    if l.linked.is_empty() {
+        out += "  (none)\n";
+    }
+    for (contact, why) in &l.ignored {
+        out += &format!("  ignored {contact}: {why}\n");
+    }
+    out
 }
 
 /// A readable page for one ad: evidence marked in the text as `[[…]]¹` with a legend.

@@ -219,6 +219,8 @@ pub enum Order {
     Risk,
     /// Scores nearest this threshold first: the ads whose labels teach the model most.
     Uncertain(f32),
+    /// Highest network score first (see `link::score`), then ad score.
+    Network,
 }
 
 /// Queue filters; unset fields do not filter.
@@ -274,6 +276,8 @@ pub struct QueueItem {
     pub assigned_to: Option<String>,
     /// When it was submitted (RFC 3339, UTC).
     pub submitted_at: String,
+    /// Other ads in its network (linked to it by shared contacts or wording, directly or not).
+    pub linked: usize,
 }
 
 /// An ad as stored, with its history.
@@ -327,7 +331,7 @@ pub struct Submission<'a> {
 pub trait Store {
     /// Stores a batch in one transaction: all of it or none of it. Ads already stored are skipped.
     fn submit(&mut self, batch: &[ScoredAd], who: &Submission) -> Result<BatchOutcome>;
-    /// Queue rows matching the filter, highest score first.
+    /// Queue rows matching the filter, in the filter's order.
     fn list(&self, filter: &Filter) -> Result<Vec<QueueItem>>;
     /// One ad with its history.
     fn get(&self, id: i64) -> Result<Option<StoredAd>>;

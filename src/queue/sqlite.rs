@@ -13,6 +13,9 @@ use super::{
     Submission,
 };
 use crate::ingest::{AdRecord, Translation};
+use crate::link::index::Linker;
+use crate::link::stats::AdFacets;
+use crate::link::AdKeys;
 use crate::model::ScoredAd;
 
 /// The schema, one migration per version; version `i + 1` is `MIGRATIONS[i]`. Never edit a
@@ -118,6 +121,63 @@ CREATE INDEX ads_period ON ads (submitted_at, office, lang, publication, flagged
 CREATE INDEX ads_flagged ON ads (submitted_at, office) WHERE flagged;
 CREATE INDEX events_decisions ON events (action, at, ad_id);
 "#,
+    r#"
+-- Networks (src/link/): contacts, MinHash signatures and LSH bands per ad, template links,
+-- each ad's network and template cluster, each network's score, the stop-list and thresholds.
+CREATE TABLE ad_contacts (
+    contact TEXT NOT NULL,                     -- key: phone:+52…, email:…, domain:…, telegram:…
+    ad_id   INTEGER NOT NULL REFERENCES ads (id),
+    PRIMARY KEY (contact, ad_id)
+) WITHOUT ROWID;
+CREATE INDEX ad_contacts_ad ON ad_contacts (ad_id);
+CREATE TABLE ad_signatures (
+    ad_id     INTEGER NOT NULL REFERENCES ads (id),
+    signature BLOB NOT NULL                    -- 64 little-endian u32 MinHash values
+);
+CREATE INDEX ad_signatures_ad ON ad_signatures (ad_id);
+CREATE TABLE ad_bands (
+    band_key INTEGER NOT NULL,                 -- band number << 56 | hash of the band
+    ad_id    INTEGER NOT NULL REFERENCES ads (id),
+    PRIMARY KEY (band_key, ad_id)
+) WITHOUT ROWID;
+CREATE TABLE template_links (
+    ad_id      INTEGER NOT NULL REFERENCES ads (id),   -- the newer ad
+    other      INTEGER NOT NULL REFERENCES ads (id),   -- the older one
+    similarity REAL NOT NULL,
+    PRIMARY KEY (ad_id, other)
+) WITHOUT ROWID;
+CREATE INDEX template_links_other ON template_links (other);
+CREATE TABLE ad_groups (
+    ad_id       INTEGER PRIMARY KEY REFERENCES ads (id),
+    network     INTEGER NOT NULL,              -- id of the oldest ad of its network
+    cluster     INTEGER NOT NULL,              -- id of the oldest ad of its template cluster
+    -- copied from ads, so that group figures read these small rows, not the ads with their texts
+    score       REAL NOT NULL,
+    office      TEXT,
+    lang        TEXT,
+    publication TEXT
+);
+CREATE INDEX ad_groups_network ON ad_groups (network);
+CREATE INDEX ad_groups_cluster ON ad_groups (cluster);
+CREATE TABLE networks (
+    id            INTEGER PRIMARY KEY,
+    size          INTEGER NOT NULL,
+    network_score REAL NOT NULL
+);
+CREATE INDEX networks_score ON networks (network_score DESC);
+CREATE TABLE stop_contacts (
+    contact  TEXT PRIMARY KEY,
+    reason   TEXT NOT NULL,
+    added_by TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE TABLE link_settings (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    common_share REAL NOT NULL,
+    common_min   INTEGER NOT NULL
+);
+INSERT INTO link_settings (id, common_share, common_min) VALUES (1, 0.01, 20);
+"#,
 ];
 
 /// The default store file when neither `--db` nor `ADSCREEN_DB` is given.
@@ -142,14 +202,24 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Linking looks up index pages all over a large store (LSH bands, contacts): SQLite's
+        // default 2 MB page cache made every lookup a read from the OS.
+        conn.pragma_update(None, "cache_size", -65_536)?;
+        conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
         migrate(&mut conn)
             .with_context(|| format!("cannot migrate the store {}", path.display()))?;
         Ok(SqliteStore { conn })
     }
 
-    /// The underlying connection, for the read-only aggregates and exports of `report`.
-    pub fn connection(&self) -> &Connection {
+    /// The connection, for the stages that keep their own tables in the store (networks) and
+    /// the read-only aggregates and exports of `report`.
+    pub fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The connection, for changes that need a transaction.
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     /// The schema version of the open store.
@@ -224,6 +294,7 @@ fn content_key(ad: &ScoredAd) -> String {
 impl Store for SqliteStore {
     fn submit(&mut self, batch: &[ScoredAd], who: &Submission) -> Result<BatchOutcome> {
         let tx = self.conn.transaction()?;
+        let mut linker = Linker::new(&tx)?;
         let mut outcome = BatchOutcome::default();
         let at = now();
         for ad in batch {
@@ -263,12 +334,17 @@ impl Store for SqliteStore {
             }
             outcome.stored += 1;
             outcome.queued += ad.flagged as usize;
-            record_event(
-                &tx,
-                tx.last_insert_rowid(),
-                &event(who.user, "submitted", None, status),
-            )?;
+            let id = tx.last_insert_rowid();
+            record_event(&tx, id, &event(who.user, "submitted", None, status))?;
+            let facets = AdFacets {
+                score: ad.score,
+                office,
+                lang: ad.ad.lang().map(|l| l.code()),
+                publication: r.publication.as_deref(),
+            };
+            linker.add(&AdKeys::of_scored(id, ad), &facets)?;
         }
+        linker.finish()?;
         append(
             &tx,
             who.user,
@@ -285,7 +361,10 @@ impl Store for SqliteStore {
 
     fn list(&self, f: &Filter) -> Result<Vec<QueueItem>> {
         let mut sql = String::from(
-            "SELECT id, ext_id, score, lang, office, status, scored, text, assigned_to, submitted_at FROM ads WHERE status IS NOT NULL",
+            "SELECT ads.id, ext_id, ads.score, ads.lang, ads.office, status, scored, text, assigned_to, submitted_at,
+                    COALESCE(n.size, 1) - 1
+             FROM ads LEFT JOIN ad_groups g ON g.ad_id = ads.id LEFT JOIN networks n ON n.id = g.network
+             WHERE status IS NOT NULL",
         );
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
         let mut add = |clause: &str, v: Box<dyn rusqlite::ToSql>| {
@@ -296,16 +375,16 @@ impl Store for SqliteStore {
             add("status =", Box::new(s.as_str()));
         }
         if let Some(l) = f.lang {
-            add("lang =", Box::new(l.code()));
+            add("ads.lang =", Box::new(l.code()));
         }
         if let Some(o) = &f.office {
-            add("office =", Box::new(o.clone()));
+            add("ads.office =", Box::new(o.clone()));
         }
         if let Some(m) = f.min_score {
-            add("score >=", Box::new(m));
+            add("ads.score >=", Box::new(m));
         }
         if let Some(m) = f.max_score {
-            add("score <=", Box::new(m));
+            add("ads.score <=", Box::new(m));
         }
         if let Some(t) = &f.from {
             add("submitted_at >=", Box::new(t.clone()));
@@ -324,11 +403,12 @@ impl Store for SqliteStore {
             sql.push(')');
         }
         let order = match f.order {
-            Order::Risk => "score DESC".to_string(),
-            Order::Uncertain(t) => format!("abs(score - {t}) ASC"),
+            Order::Risk => "ads.score DESC".to_string(),
+            Order::Network => "n.network_score DESC NULLS LAST, ads.score DESC".to_string(),
+            Order::Uncertain(t) => format!("abs(ads.score - {t}) ASC"),
         };
         sql.push_str(&format!(
-            " ORDER BY {order}, id LIMIT {} OFFSET {}",
+            " ORDER BY {order}, ads.id LIMIT {} OFFSET {}",
             f.limit.max(1),
             f.offset
         ));
@@ -347,6 +427,7 @@ impl Store for SqliteStore {
                     text: r.get(7)?,
                     assigned_to: r.get(8)?,
                     submitted_at: r.get(9)?,
+                    linked: r.get(10)?,
                 })
             },
         )?;
@@ -580,6 +661,7 @@ struct QueueRow {
     text: String,
     assigned_to: Option<String>,
     submitted_at: String,
+    linked: i64,
 }
 
 impl QueueRow {
@@ -595,6 +677,7 @@ impl QueueRow {
             preview: preview(&self.text),
             assigned_to: self.assigned_to,
             submitted_at: self.submitted_at,
+            linked: self.linked as usize,
         })
     }
 }

@@ -37,7 +37,7 @@ pub trait Reports {
 
 impl Reports for SqliteStore {
     fn report(&self, period: &Period, office: Option<&str>) -> Result<Report> {
-        Report::compute(self.connection(), period, office)
+        Report::compute(self.conn(), period, office)
     }
 
     fn export(
@@ -46,6 +46,6 @@ impl Reports for SqliteStore {
         format: ExportFormat,
         out: &mut dyn Write,
     ) -> Result<usize> {
-        export::export(self.connection(), options, format, out)
+        export::export(self.conn(), options, format, out)
     }
 }
