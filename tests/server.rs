@@ -331,6 +331,11 @@ fn triage_over_http_moves_the_ad_and_audits_every_action() {
 
     let (_, ad_json) = s.call("GET", &format!("/api/ads/{ad}"), Some("analyst"), None);
     assert_eq!(ad_json["escalated_to"], "Houston");
+    assert!(
+        ad_json["links"]["network_size"].as_u64().unwrap() >= 1,
+        "{ad_json}"
+    );
+    assert!(page["items"][0]["linked"].is_u64());
     assert_eq!(ad_json["assigned_to"], "analyst");
     let actions: Vec<&str> = ad_json["history"]
         .as_array()

@@ -119,3 +119,15 @@ mod tests {
         assert!(!rule.is_common(10, 100), "below the minimum");
     }
 }
+
+/// A store that can tell an ad's links: what the server shows on the ad page.
+pub trait Links {
+    /// The links of ad `id`, or `None` if it has not been linked yet.
+    fn links(&self, id: i64) -> anyhow::Result<Option<view::AdLinks>>;
+}
+
+impl Links for crate::queue::SqliteStore {
+    fn links(&self, id: i64) -> anyhow::Result<Option<view::AdLinks>> {
+        view::ad_links(self.conn(), id)
+    }
+}

@@ -153,7 +153,7 @@ impl SqliteStore {
 
 impl Accounts for SqliteStore {
     fn add_user(&mut self, user: &User, password_hash: &str, by: &str) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         let added = tx.execute(
             "INSERT INTO users (name, role, office, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (name) DO NOTHING",
@@ -201,7 +201,7 @@ impl Accounts for SqliteStore {
             csrf: random_secret(),
         };
         let expires = chrono::Utc::now() + chrono::Duration::hours(SESSION_HOURS);
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         tx.execute("DELETE FROM sessions WHERE expires_at < ?1", [now()])?;
         tx.execute(
             "INSERT INTO sessions (token_hash, user, csrf, expires_at) VALUES (?1, ?2, ?3, ?4)",
@@ -246,7 +246,7 @@ impl Accounts for SqliteStore {
             .into());
         }
         let token = random_secret();
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         tx.execute(
             "INSERT INTO api_tokens (token_hash, user, created_at) VALUES (?1, ?2, ?3)",
             params![sha256_hex(token.as_bytes()), name, now()],

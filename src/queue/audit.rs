@@ -92,7 +92,7 @@ impl AuditLog for SqliteStore {
         before: Option<&Value>,
         after: Option<&Value>,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         append(&tx, user, action, target, before, after)?;
         tx.commit()?;
         Ok(())

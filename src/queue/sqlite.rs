@@ -211,6 +211,15 @@ impl SqliteStore {
         Ok(SqliteStore { conn })
     }
 
+    /// A write transaction that takes the write lock at once (waiting up to the busy timeout):
+    /// a transaction that reads first and then writes cannot wait for another writer, since its
+    /// snapshot would be stale, and would fail at once with "database is locked".
+    pub(super) fn write(&mut self) -> Result<Transaction<'_>> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+    }
+
     /// The connection, for the stages that keep their own tables in the store (networks) and
     /// the read-only aggregates and exports of `report`.
     pub fn conn(&self) -> &Connection {
@@ -293,7 +302,7 @@ fn content_key(ad: &ScoredAd) -> String {
 
 impl Store for SqliteStore {
     fn submit(&mut self, batch: &[ScoredAd], who: &Submission) -> Result<BatchOutcome> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         let mut linker = Linker::new(&tx)?;
         let mut outcome = BatchOutcome::default();
         let at = now();
@@ -495,7 +504,7 @@ impl Store for SqliteStore {
     fn read(&mut self, id: i64, user: &str) -> Result<Option<StoredAd>> {
         let ad = self.get(id)?;
         if ad.is_some() {
-            let tx = self.conn.transaction()?;
+            let tx = self.write()?;
             append(&tx, user, "read", Some(&id.to_string()), None, None)?;
             tx.commit()?;
         }
@@ -564,7 +573,7 @@ impl Store for SqliteStore {
     }
 
     fn apply(&mut self, id: i64, change: &Change, user: &str) -> Result<Option<Status>> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         let before = triage_state(&tx, id)?;
         let from = before["status"]
             .as_str()

@@ -17,9 +17,7 @@ use super::auth::{Caller, SESSION_COOKIE};
 use super::{ApiError, AppState, MAX_BODY_BYTES};
 use crate::ingest::{AdRecord, Lang};
 use crate::queue::accounts::hash_password;
-use crate::queue::{
-    AuditFilter, Change, Filter, Label, Order, Role, Status, StoredAd, Submission, User,
-};
+use crate::queue::{AuditFilter, Change, Filter, Label, Order, Role, Status, Submission, User};
 use crate::taxonomy::Indicator;
 
 /// The most ads one request may submit.
@@ -274,9 +272,10 @@ async fn list(
     let order = match q.order.as_deref() {
         None | Some("risk") => Order::Risk,
         Some("uncertain") => Order::Uncertain(state.screener().model.thresholds[0]),
+        Some("network") => Order::Network,
         Some(o) => {
             return Err(ApiError::bad_request(format!(
-                "order={o:?}: use risk (highest score first) or uncertain (nearest the threshold first)"
+                "order={o:?}: use risk (highest score first), network (highest network score first) or uncertain (nearest the threshold first)"
             )))
         }
     };
@@ -310,25 +309,30 @@ async fn list(
     })))
 }
 
-/// One ad in full; the read is audited.
+/// One ad in full, with its links for analysts; the read is audited.
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<i64>, PathRejection>,
-) -> Result<Json<StoredAd>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let id = path(id)?;
     let c = caller.clone();
     let ad = state
         .with_store(move |s| {
-            let ad = s.get(id)?;
-            match &ad {
-                Some(a) if c.may_see(a.metadata["office"].as_str()) => {
-                    s.audit(&c.user.name, "read", Some(&id.to_string()), None, None)?;
-                    Ok(Some(Ok(a.clone())))
-                }
-                Some(_) => Ok(Some(Err(()))),
-                None => Ok(None),
+            let Some(ad) = s.get(id)? else {
+                return Ok(None);
+            };
+            if !c.may_see(ad.metadata["office"].as_str()) {
+                return Ok(Some(Err(())));
             }
+            s.audit(&c.user.name, "read", Some(&id.to_string()), None, None)?;
+            let links = match c.user.role {
+                Role::Submitter => None,
+                _ => s.links(id)?,
+            };
+            let mut v = serde_json::to_value(&ad)?;
+            v["links"] = serde_json::to_value(links)?;
+            Ok(Some(Ok(v)))
         })
         .await?;
     match ad {

@@ -27,6 +27,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
 use axum::Router;
 
+use crate::link::Links;
 use crate::model::bundle::sha256_hex;
 use crate::model::Model;
 use crate::queue::{Accounts, AuditLog, Store};
@@ -38,9 +39,10 @@ pub use error::ApiError;
 /// The largest request body accepted: a batch of print ads is far smaller.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// What a server needs from its store: the queue, the users, the audit log and the reports.
-pub trait Backend: Store + Accounts + AuditLog + Reports + Send {}
-impl<T: Store + Accounts + AuditLog + Reports + Send> Backend for T {}
+/// What a server needs from its store: the queue, the users, the audit log, the reports and the
+/// networks.
+pub trait Backend: Store + Accounts + AuditLog + Reports + Links + Send {}
+impl<T: Store + Accounts + AuditLog + Reports + Links + Send> Backend for T {}
 
 /// How to run a server.
 pub struct ServeConfig {

@@ -76,7 +76,8 @@ function filterForm(q) {
     el("label", {}, "Score ≥ ", el("input", { name: "min_score", value: q.get("min_score") || "", size: 4 })),
     el("label", {}, "From ", el("input", { name: "from", type: "date", value: q.get("from") || "" })),
     el("label", {}, "To ", el("input", { name: "to", type: "date", value: q.get("to") || "" })),
-    el("label", {}, "Order ", select("order", [["risk", "riskiest first"], ["uncertain", "uncertain first"]])),
+    el("label", {}, "Order ", select("order", [["risk", "riskiest first"], ["network", "riskiest network first"],
+      ["uncertain", "uncertain first"]])),
     el("button", { type: "submit" }, "Apply"));
   return form;
 }
@@ -230,9 +231,16 @@ async function renderAd(id) {
     el("p", {}, `score ${fmt(s.score)} · ${s.flagged ? "flagged" : "not flagged"} · office ${meta.office || "–"} · `,
       `publication ${meta.publication || "–"} · assigned to ${ad.assigned_to || "nobody"}`,
       ad.escalated_to ? ` · escalated to ${ad.escalated_to}` : ""));
-  const linked = (ad.linked || []).length
-    ? el("section", {}, el("h2", {}, "Linked ads"), el("ul", {}, ad.linked.map((l) =>
-      el("li", {}, el("a", { href: "#/ad/" + l.id }, "ad " + l.id), " — " + (l.why || "")))))
+  const links = ad.links;
+  const linked = links
+    ? el("section", { id: "links" }, el("h2", {}, `Network ${links.network}: ${links.network_size} ads, score ${fmt(links.network_score)}`),
+      links.linked.length
+        ? el("ul", {}, links.linked.map((l) => el("li", {},
+          el("a", { href: "#/ad/" + l.id }, `ad ${l.id}`), ` (${fmt(l.score)}) — ${l.why.join("; ")}`)))
+        : el("p", { class: "empty" }, "no linked ads"),
+      links.ignored.length
+        ? el("p", { class: "empty" }, "ignored contacts: " + links.ignored.map(([c, why]) => `${c} (${why})`).join("; "))
+        : null)
     : null;
   show(head, texts,
     el("div", { class: "columns" },
