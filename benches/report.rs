@@ -60,7 +60,7 @@ fn store() -> SqliteStore {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("store.db");
     let store = SqliteStore::open(&path).unwrap();
-    let conn = store.connection();
+    let conn = store.conn();
     let n: i64 = conn
         .query_row("SELECT count(*) FROM ads", [], |r| r.get(0))
         .unwrap();
@@ -70,7 +70,7 @@ fn store() -> SqliteStore {
     drop(store);
     std::fs::remove_file(&path).unwrap();
     let store = SqliteStore::open(&path).unwrap();
-    let conn = store.connection();
+    let conn = store.conn();
     let started = std::time::Instant::now();
     conn.execute_batch(
         "CREATE TEMP TABLE offices (k INTEGER PRIMARY KEY, name TEXT, lang TEXT, lo INTEGER, hi INTEGER);
@@ -153,7 +153,7 @@ fn store() -> SqliteStore {
 
 fn report(c: &mut Criterion) {
     let store = store();
-    let conn = store.connection();
+    let conn = store.conn();
     let quarter: Period = "2026Q2".parse().unwrap();
     let everything =
         Period::from_dates("2025-01-01".parse().unwrap(), "2026-12-31".parse().unwrap()).unwrap();

@@ -104,6 +104,18 @@ impl CommonRule {
     }
 }
 
+/// A store that can tell an ad's links: what the server shows on the ad page.
+pub trait Links {
+    /// The links of ad `id`, or `None` if it has not been linked yet.
+    fn links(&self, id: i64) -> anyhow::Result<Option<view::AdLinks>>;
+}
+
+impl Links for crate::queue::SqliteStore {
+    fn links(&self, id: i64) -> anyhow::Result<Option<view::AdLinks>> {
+        view::ad_links(self.conn(), id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,17 +129,5 @@ mod tests {
         assert!(rule.is_common(25, 1000));
         assert!(!rule.is_common(25, 10_000), "below the share");
         assert!(!rule.is_common(10, 100), "below the minimum");
-    }
-}
-
-/// A store that can tell an ad's links: what the server shows on the ad page.
-pub trait Links {
-    /// The links of ad `id`, or `None` if it has not been linked yet.
-    fn links(&self, id: i64) -> anyhow::Result<Option<view::AdLinks>>;
-}
-
-impl Links for crate::queue::SqliteStore {
-    fn links(&self, id: i64) -> anyhow::Result<Option<view::AdLinks>> {
-        view::ad_links(self.conn(), id)
     }
 }
