@@ -50,7 +50,8 @@ impl Role {
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, so that `{:<10}` aligns table columns.
+        f.pad(self.as_str())
     }
 }
 

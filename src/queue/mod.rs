@@ -88,7 +88,8 @@ impl Status {
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, so that `{:<10}` aligns table columns.
+        f.pad(self.as_str())
     }
 }
 
