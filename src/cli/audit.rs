@@ -14,7 +14,7 @@ pub struct Args {
     #[arg(long)]
     user: Option<String>,
     /// Only this action (read, label, escalate, dismiss, assign, note, submit, login, user_add,
-    /// token_add, model_promote, model_refuse).
+    /// token_add, model_promote, model_refuse, report, export).
     #[arg(long)]
     action: Option<String>,
     /// Only entries about this target (an ad id, a user name, a model directory).

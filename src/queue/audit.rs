@@ -22,7 +22,7 @@ pub struct AuditEntry {
     /// Who.
     pub user: String,
     /// What: `read`, `label`, `escalate`, `dismiss`, `assign`, `note`, `submit`, `login`,
-    /// `user_add`, `token_add`, `model_promote`, `model_refuse`.
+    /// `user_add`, `token_add`, `model_promote`, `model_refuse`, `report`, `export`.
     pub action: String,
     /// What it was done to: an ad id, a user name, an input name, a model directory.
     pub target: Option<String>,
