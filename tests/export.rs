@@ -308,3 +308,48 @@ fn labels_export_is_training_data() {
             .unwrap();
     assert_eq!(manifest["training_data"]["ads"], 6, "{manifest}");
 }
+
+#[test]
+fn exports_carry_network_and_template_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db").to_string_lossy().into_owned();
+    let store = DemoStore { dir, path };
+    store.run(&["submit", &common::data("network-ads.jsonl")]);
+
+    // The es/en translation pair shares a WhatsApp number and a template; the Russian ads share a
+    // Telegram handle but not their wording (see tests/network.rs).
+    let exported = jsonl(&export_to(&store, "all.jsonl", &[]));
+    let ids: std::collections::BTreeMap<&str, (&Value, &Value)> = exported
+        .iter()
+        .map(|a| (a["id"].as_str().unwrap(), (&a["network"], &a["cluster"])))
+        .collect();
+    assert_eq!(ids["es-lure-juarez"], ids["en-lure-laredo"]);
+    assert!(
+        ids["es-lure-juarez"].0.is_i64(),
+        "{:?}",
+        ids["es-lure-juarez"]
+    );
+    assert_eq!(ids["ru-nanny"].0, ids["ru-farm"].0);
+    assert_ne!(ids["ru-nanny"].1, ids["ru-farm"].1);
+    assert_ne!(ids["ru-nanny"].0, ids["es-lure-juarez"].0);
+
+    // CSV: the same ids in their columns, and the file still re-imports.
+    let csv_path = export_to(&store, "all.csv", &["--format", "csv"]);
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    for row in &rows {
+        let (network, cluster) = ids[&row[col("id")]];
+        assert_eq!(row[col("network")], network.to_string(), "{row:?}");
+        assert_eq!(row[col("cluster")], cluster.to_string(), "{row:?}");
+    }
+    let copy = store
+        .dir
+        .path()
+        .join("copy.db")
+        .to_string_lossy()
+        .into_owned();
+    let r = run(&["submit", &csv_path, "--db", &copy]);
+    assert!(r.stdout.contains("stored 12"), "{}", r.stdout);
+}

@@ -291,6 +291,138 @@ fn markdown_and_csv_carry_the_same_figures() {
     );
 }
 
+/// A store of tests/data/network-ads.jsonl (the newspaper's switchboard stop-listed, as in
+/// tests/network.rs): networks 5 (ru-nanny, ru-models, ru-farm: one Telegram handle), 1 (the
+/// es/en translation pair: one WhatsApp number) and 3 (the Chinese re-post), the other five ads
+/// alone. All are moved into 2027Q1 but ru-farm (Saint Petersburg), moved into 2026Q4.
+fn network_store() -> DemoStore {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db").to_string_lossy().into_owned();
+    let store = DemoStore { dir, path };
+    store.run(&[
+        "network",
+        "stop",
+        "add",
+        "+52 656 629 1000",
+        "--reason",
+        "El Diario switchboard",
+    ]);
+    store.run(&["submit", &common::data("network-ads.jsonl")]);
+    let conn = rusqlite::Connection::open(&store.path).unwrap();
+    conn.execute(
+        "UPDATE ads SET submitted_at = CASE WHEN ext_id = 'ru-farm' THEN ?2 ELSE ?1 END",
+        [Q1, Q4],
+    )
+    .unwrap();
+    store
+}
+
+#[test]
+fn top_networks_are_the_periods_linked_ads() {
+    let store = network_store();
+    // What `network list` says of each network: score and its ads' scores, by id.
+    let listed: BTreeMap<i64, Value> = store
+        .run(&["network", "list", "--json"])
+        .json_lines()
+        .into_iter()
+        .map(|n| (n["id"].as_i64().unwrap(), n))
+        .collect();
+    let ad_score = |network: i64, ext: &str| {
+        listed[&network]["ads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["ext_id"] == ext)
+            .unwrap()["score"]
+            .as_f64()
+            .unwrap()
+    };
+    let report = report_json(&store, &["--period", "2027Q1"]);
+    let top = report["top_networks"].as_array().unwrap();
+    // (network, ads in period, size, offices, languages, the ad of the highest score); singletons
+    // are not listed; ru-farm (2026Q4) counts in network 5's size only.
+    let expected = [
+        (5, 2, 3, vec!["Moscow"], vec!["ru"], "ru-nanny"),
+        (
+            1,
+            2,
+            2,
+            vec!["Ciudad Juárez", "Houston"],
+            vec!["en", "es"],
+            "es-lure-juarez",
+        ),
+        (3, 2, 2, vec!["Guangzhou"], vec!["zh"], "zh-hotel-1"),
+    ];
+    assert_eq!(top.len(), expected.len(), "{top:?}");
+    for (row, (id, ads, size, offices, langs, highest)) in top.iter().zip(expected) {
+        assert_eq!(row["network"], id, "{row}");
+        assert_eq!(row["ads"], ads, "{row}");
+        assert_eq!(row["size"], size, "{row}");
+        assert_eq!(row["offices"], serde_json::json!(offices), "{row}");
+        assert_eq!(row["langs"], serde_json::json!(langs), "{row}");
+        let score = listed[&id]["score"].as_f64().unwrap();
+        assert!(
+            (row["network_score"].as_f64().unwrap() - score).abs() < 1e-6,
+            "{row}"
+        );
+        let max = ad_score(id, highest);
+        assert!(
+            (row["max_ad_score"].as_f64().unwrap() - max).abs() < 1e-6,
+            "{row}"
+        );
+    }
+
+    // One office: only that office's ads of the network count.
+    let houston = report_json(&store, &["--period", "2027Q1", "--office", "Houston"]);
+    let houston = houston["top_networks"].as_array().unwrap();
+    assert_eq!(houston.len(), 1, "{houston:?}");
+    assert_eq!(
+        (
+            &houston[0]["network"],
+            &houston[0]["ads"],
+            &houston[0]["offices"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(["Houston"])
+        )
+    );
+
+    // Markdown and CSV show the same network figures.
+    let key = "5 · offices Moscow · languages ru";
+    let md = store.run(&["report", "--period", "2027Q1"]).stdout;
+    common::assert_shows(
+        &md,
+        &[
+            "## Top networks",
+            &format!(
+                "| {key} | {:.3} | 2 | 3 | {:.3} |",
+                listed[&5]["score"].as_f64().unwrap(),
+                ad_score(5, "ru-nanny")
+            ),
+        ],
+    );
+    let csv = store
+        .run(&["report", "--period", "2027Q1", "--format", "csv"])
+        .stdout;
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let ads_in_period: Vec<String> = rows
+        .records()
+        .map(Result::unwrap)
+        .filter(|r| &r[2] == "Top networks" && &r[4] == "ads in period")
+        .map(|r| format!("{}={}", &r[3], &r[5]))
+        .collect();
+    assert_eq!(
+        ads_in_period,
+        [
+            format!("{key}=2"),
+            "1 · offices Ciudad Juárez, Houston · languages en, es=2".into(),
+            "3 · offices Guangzhou · languages zh=2".into(),
+        ]
+    );
+}
+
 #[test]
 fn bad_periods_are_refused_with_the_fix() {
     let r = run(&["report", "--period", "2027Q5"]);

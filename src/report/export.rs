@@ -5,7 +5,8 @@
 //! Both formats re-import: a JSONL line is an input record (`id`, `lang`, `text`, `translation`,
 //! the metadata fields, and `label`/`indicators` = the analyst's label) plus fields the readers
 //! keep as extra; the CSV has the same columns the CSV reader maps (`translation_lang`,
-//! `indicators` separated by `;`). CSV cells that a spreadsheet would run as a formula are
+//! `indicators` separated by `;`). Full exports carry each ad's `network` and template `cluster`
+//! (store ids of their oldest ads; null when the ad is not linked). CSV cells that a spreadsheet would run as a formula are
 //! neutralized with a leading `'`.
 
 use std::io::Write;
@@ -74,6 +75,8 @@ const CSV_COLUMNS: &[&str] = &[
     "indicator_scores",
     "triage",
     "model_version",
+    "network",
+    "cluster",
 ];
 
 /// The CSV columns of a labels export: the TAXONOMY record.
@@ -106,14 +109,15 @@ pub fn export(
 ) -> Result<usize> {
     let statuses: Vec<&str> = options.statuses.iter().map(|s| s.as_str()).collect();
     let mut stmt = conn.prepare(
-        "SELECT id, ext_id, lang, text, translation, office, metadata, flagged, scored,
-                model_version, status, label, label_indicators, submitted_at
-         FROM ads
-         WHERE (:statuses = '[]' OR status IN (SELECT value FROM json_each(:statuses)))
-           AND (:office IS NULL OR office = :office)
-           AND (:start IS NULL OR (submitted_at >= :start AND submitted_at < :end))
-           AND (NOT :labels OR label IS NOT NULL)
-         ORDER BY id",
+        "SELECT a.id, a.ext_id, a.lang, a.text, a.translation, a.office, a.metadata, a.flagged,
+                a.scored, a.model_version, a.status, a.label, a.label_indicators, a.submitted_at,
+                g.network, g.cluster
+         FROM ads a LEFT JOIN ad_groups g ON g.ad_id = a.id
+         WHERE (:statuses = '[]' OR a.status IN (SELECT value FROM json_each(:statuses)))
+           AND (:office IS NULL OR a.office = :office)
+           AND (:start IS NULL OR (a.submitted_at >= :start AND a.submitted_at < :end))
+           AND (NOT :labels OR a.label IS NOT NULL)
+         ORDER BY a.id",
     )?;
     let mut triage = conn.prepare(
         "SELECT at, user, action, note FROM events WHERE ad_id = ?1 AND action != 'submitted' ORDER BY id",
@@ -160,6 +164,8 @@ pub fn export(
             label: r.get(11)?,
             label_indicators: r.get::<_, Option<String>>(12)?.map(parse).transpose()?,
             submitted_at: r.get(13)?,
+            network: r.get(14)?,
+            cluster: r.get(15)?,
             triage: triage
                 .query_map([store_id], |e| {
                     Ok(json!({"at": e.get::<_, String>(0)?, "user": e.get::<_, String>(1)?,
@@ -214,6 +220,10 @@ struct StoredRow {
     label: Option<bool>,
     label_indicators: Option<Value>,
     submitted_at: String,
+    /// Store id of the network the ad is linked into (`ad_groups`), if linked.
+    network: Option<i64>,
+    /// Store id of the ad's template cluster, if linked.
+    cluster: Option<i64>,
     triage: Vec<Value>,
 }
 
@@ -277,7 +287,7 @@ impl StoredRow {
             "flagged_indicators": s["flagged_indicators"], "evidence": s["evidence"],
             "entities": s["entities"], "model_version": self.model_version,
             "label": self.label.map(u8::from), "indicators": self.label_indicators.clone().unwrap_or(json!([])),
-            "triage": self.triage,
+            "network": self.network, "cluster": self.cluster, "triage": self.triage,
         });
         record.extend(fields.as_object().expect("an object").clone());
         Value::Object(record)

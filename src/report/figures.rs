@@ -10,7 +10,9 @@
 //! - a **decision** is an ad's first `label`, `escalate` or `dismiss` event; an ad is **confirmed**
 //!   when it was escalated or its latest label is suspicious; **precision** = confirmed flagged ads
 //!   / decided flagged ads;
-//! - **indicators** are those the model flagged on the ad.
+//! - **indicators** are those the model flagged on the ad;
+//! - the **top networks** are the linked networks (at least 2 ads overall) with ads submitted in
+//!   the period, highest network score first.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +25,9 @@ use super::period::Period;
 
 /// How many periods before the report's own the flagged-share chart shows (at least 1).
 const TREND_PERIODS: usize = 3;
+
+/// How many networks the report lists.
+const TOP_NETWORKS: usize = 10;
 
 /// Ads of one group (an office, a language, …) in one period.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -107,6 +112,25 @@ pub struct BacklogPoint {
     pub open: i64,
 }
 
+/// A network with ads submitted in the period, as the report lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkRow {
+    /// The network's id (the store id of its oldest ad).
+    pub network: i64,
+    /// The network's score (table `networks`).
+    pub network_score: f64,
+    /// Its ads submitted in the period.
+    pub ads: i64,
+    /// Its ads overall, every period.
+    pub size: i64,
+    /// The offices of its ads in the period, `(none)` for ads without one, sorted.
+    pub offices: Vec<String>,
+    /// The filed languages of its ads in the period, `(none)` for ads without one, sorted.
+    pub langs: Vec<String>,
+    /// The highest score of its ads in the period.
+    pub max_ad_score: f64,
+}
+
 /// Everything a report shows. Build it with [`Report::compute`], print it with
 /// [`Report::render`](super::Report::render).
 #[derive(Debug, Clone, Serialize)]
@@ -139,6 +163,8 @@ pub struct Report {
     pub trend: Vec<TrendPoint>,
     /// Queue size at the start of each week of the period and at its end.
     pub backlog: Vec<BacklogPoint>,
+    /// The period's highest-scoring networks, at most ten.
+    pub top_networks: Vec<NetworkRow>,
 }
 
 impl Report {
@@ -186,6 +212,7 @@ impl Report {
             trend_periods: trend_periods.iter().map(|p| p.label.clone()).collect(),
             trend,
             backlog: backlog(conn, period, office)?,
+            top_networks: top_networks(conn, period, office)?,
         })
     }
 }
@@ -431,4 +458,52 @@ fn backlog(conn: &Connection, period: &Period, office: Option<&str>) -> Result<V
         open,
     });
     Ok(points)
+}
+
+/// The networks of at least 2 ads (overall) that have ads in the period, highest network score
+/// first (then oldest), at most [`TOP_NETWORKS`]: figures over their ads of the period only.
+fn top_networks(
+    conn: &Connection,
+    period: &Period,
+    office: Option<&str>,
+) -> Result<Vec<NetworkRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT n.id, n.network_score, count(*), n.size,
+                json_group_array(DISTINCT coalesce(g.office, '{NONE}')),
+                json_group_array(DISTINCT coalesce(g.lang, '{NONE}')), max(g.score)
+         FROM ads a JOIN ad_groups g ON g.ad_id = a.id JOIN networks n ON n.id = g.network
+         WHERE {IN_PERIOD} AND n.size >= 2
+         GROUP BY n.id ORDER BY n.network_score DESC, n.id LIMIT {TOP_NETWORKS}"
+    ))?;
+    let rows = stmt.query_map(
+        named_params! {":start": period.start_key(), ":end": period.end_key(), ":office": office},
+        |r| {
+            Ok((
+                NetworkRow {
+                    network: r.get(0)?,
+                    network_score: r.get(1)?,
+                    ads: r.get(2)?,
+                    size: r.get(3)?,
+                    offices: Vec::new(),
+                    langs: Vec::new(),
+                    max_ad_score: r.get(6)?,
+                },
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        },
+    )?;
+    let sorted = |json: &str| -> Result<Vec<String>> {
+        let mut v: Vec<String> = serde_json::from_str(json)?;
+        v.sort();
+        Ok(v)
+    };
+    let mut out = Vec::new();
+    for row in rows {
+        let (mut network, offices, langs) = row?;
+        network.offices = sorted(&offices)?;
+        network.langs = sorted(&langs)?;
+        out.push(network);
+    }
+    Ok(out)
 }

@@ -7,7 +7,7 @@ mod md;
 
 use anyhow::Result;
 
-use super::figures::{Counts, Report, Row};
+use super::figures::{Counts, NetworkRow, Report, Row};
 
 /// A report format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,6 +55,8 @@ pub enum Unit {
     Share,
     /// Hours.
     Hours,
+    /// A score between 0 and 1 (a network's, an ad's).
+    Score,
 }
 
 /// One number of the report with its value in the previous period.
@@ -92,6 +94,7 @@ impl Figure {
             (Some(d), Unit::Ads) => format!("{d:+.0}"),
             (Some(d), Unit::Share) => format!("{:+.1} pp", d * 100.0),
             (Some(d), Unit::Hours) => format!("{d:+.1} h"),
+            (Some(d), Unit::Score) => format!("{d:+.3}"),
         }
     }
 }
@@ -102,6 +105,7 @@ fn value_text(v: Option<f64>, unit: Unit) -> String {
         (Some(v), Unit::Ads) => format!("{v:.0}"),
         (Some(v), Unit::Share) => format!("{:.1}%", v * 100.0),
         (Some(v), Unit::Hours) => format!("{v:.1} h"),
+        (Some(v), Unit::Score) => format!("{v:.3}"),
     }
 }
 
@@ -116,13 +120,22 @@ pub const METRICS: [&str; 7] = [
     "precision",
 ];
 
-/// The tables of the report, in order: the summary, then the breakdowns.
-pub const SECTIONS: [&str; 5] = [
+/// The tables of the report, in order: the summary, the breakdowns, then the top networks.
+pub const SECTIONS: [&str; 6] = [
     "Summary",
     "By office",
     "By language",
     "By publication",
     "By indicator (flagged by the model)",
+    "Top networks",
+];
+
+/// The columns of the top networks table, in order.
+pub const NETWORK_METRICS: [&str; 4] = [
+    "network score",
+    "ads in period",
+    "network size",
+    "highest ad score",
 ];
 
 fn counts_values(c: &Counts) -> [(Option<f64>, Unit); 7] {
@@ -153,9 +166,36 @@ fn row_figures(section: &'static str, row: &Row, out: &mut Vec<Figure>) {
     }
 }
 
+/// A network's figures (this period only: no previous value), its key naming the network, its
+/// offices and its languages.
+fn network_figures(section: &'static str, n: &NetworkRow, out: &mut Vec<Figure>) {
+    let key = format!(
+        "{} · offices {} · languages {}",
+        n.network,
+        n.offices.join(", "),
+        n.langs.join(", ")
+    );
+    let values = [
+        (n.network_score, Unit::Score),
+        (n.ads as f64, Unit::Ads),
+        (n.size as f64, Unit::Ads),
+        (n.max_ad_score, Unit::Score),
+    ];
+    for (metric, (value, unit)) in NETWORK_METRICS.iter().zip(values) {
+        out.push(Figure {
+            section,
+            key: key.clone(),
+            metric,
+            unit,
+            current: Some(value),
+            previous: None,
+        });
+    }
+}
+
 impl Report {
     /// Every figure of the report, table by table ([`SECTIONS`]), row by row, in [`METRICS`] order
-    /// (the summary adds the median time to decision).
+    /// (the summary adds the median time to decision; the top networks have [`NETWORK_METRICS`]).
     pub fn figures(&self) -> Vec<Figure> {
         let mut out = Vec::new();
         row_figures(SECTIONS[0], &self.totals, &mut out);
@@ -173,10 +213,13 @@ impl Report {
             &self.by_publication,
             &self.by_indicator,
         ];
-        for (section, rows) in SECTIONS[1..].iter().zip(breakdowns) {
+        for (section, rows) in SECTIONS[1..5].iter().zip(breakdowns) {
             for row in rows {
                 row_figures(section, row, &mut out);
             }
+        }
+        for network in &self.top_networks {
+            network_figures(SECTIONS[5], network, &mut out);
         }
         out
     }
@@ -199,8 +242,9 @@ pub const DEFINITIONS: &str = "Ads count in the period they were submitted in. E
 and open are as of the end of the period (open = flagged, not yet escalated or dismissed), so a \
 past period's report does not change. Precision = flagged ads an analyst confirmed (escalated, or \
 labelled suspicious) / flagged ads an analyst decided on. Time to decision = from submission to the \
-first label, escalation or dismissal. Indicators are those the model flagged. Changes are against \
-the previous period of the same length (pp = percentage points).";
+first label, escalation or dismissal. Indicators are those the model flagged. Top networks = linked networks of at least 2 ads with \
+ads in the period, highest network score first; their figures count the period's ads, size counts \
+all. Changes are against the previous period of the same length (pp = percentage points).";
 
 /// The figures of one table as rows of printed cells: key, then `value (change)` per metric.
 fn table_rows(figures: &[Figure], section: &str) -> (Vec<&'static str>, Vec<Vec<String>>) {
