@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Exports from `store` with `args` into a file of the store's directory; returns its path.
 fn export_to(store: &DemoStore, name: &str, args: &[&str]) -> String {
-    let path = store.dir.path().join(name).to_string_lossy().into_owned();
+    let path = store.sibling(name);
     let mut all = vec!["export", "--out", &path];
     all.extend_from_slice(args);
     let r = store.run(&all);
@@ -63,12 +63,7 @@ fn jsonl_export_reimports_and_round_trips() {
     let scored = run(&["score", &path]);
     assert_eq!(scored.code, 0, "{}", scored.stderr);
     assert_eq!(scored.json_lines().len(), 16);
-    let copy = store
-        .dir
-        .path()
-        .join("copy.db")
-        .to_string_lossy()
-        .into_owned();
+    let copy = store.sibling("copy.db");
     let r = run(&["submit", &path, "--db", &copy]);
     assert!(r.stdout.contains("stored 16"), "{}", r.stdout);
     let again = run(&["export", "--db", &copy]);
@@ -295,12 +290,7 @@ fn labels_export_is_training_data() {
         .map(|r| r["label"].as_i64().unwrap())
         .collect();
     assert_eq!(labels, [1, 0, 1, 0, 1, 0]);
-    let model = store
-        .dir
-        .path()
-        .join("model")
-        .to_string_lossy()
-        .into_owned();
+    let model = store.sibling("model");
     let r = run(&["train", "--data", &path, "--folds", "0", "--out", &model]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let manifest: Value =
@@ -344,12 +334,7 @@ fn exports_carry_network_and_template_ids() {
         assert_eq!(row[col("network")], network.to_string(), "{row:?}");
         assert_eq!(row[col("cluster")], cluster.to_string(), "{row:?}");
     }
-    let copy = store
-        .dir
-        .path()
-        .join("copy.db")
-        .to_string_lossy()
-        .into_owned();
+    let copy = store.sibling("copy.db");
     let r = run(&["submit", &csv_path, "--db", &copy]);
     assert!(r.stdout.contains("stored 12"), "{}", r.stdout);
 }

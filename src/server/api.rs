@@ -203,9 +203,10 @@ async fn submit(
     let user = caller.user.name.clone();
     let results = state
         .with_store(move |s| {
-            let known: Vec<bool> = scored
+            // Ids of the ads already stored; the others get theirs from the submit.
+            let known: Vec<Option<i64>> = scored
                 .iter()
-                .map(|(_, ad)| Ok(s.id_of(ad)?.is_some()))
+                .map(|(_, ad)| s.id_of(ad))
                 .collect::<anyhow::Result<_>>()?;
             let (indexes, batch): (Vec<usize>, Vec<_>) = scored.into_iter().unzip();
             let who = Submission {
@@ -218,10 +219,14 @@ async fn submit(
                 .iter()
                 .zip(&batch)
                 .zip(known)
-                .map(|((i, ad), duplicate)| {
+                .map(|((i, ad), known)| {
+                    let id = match known {
+                        Some(id) => Some(id),
+                        None => s.id_of(ad)?,
+                    };
                     Ok(json!({
-                        "index": i, "id": s.id_of(ad)?, "ext_id": ad.id, "score": crate::model::round3(ad.score),
-                        "flagged": ad.flagged, "duplicate": duplicate,
+                        "index": i, "id": id, "ext_id": ad.id, "score": crate::model::round3(ad.score),
+                        "flagged": ad.flagged, "duplicate": known.is_some(),
                     }))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()

@@ -213,6 +213,11 @@ impl DemoStore {
         r
     }
 
+    /// A path for another file beside the store (a second store, an export).
+    pub fn sibling(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
     /// The store id of the ad submitted as `ext_id`.
     pub fn id(&self, ext_id: &str) -> String {
         let conn = rusqlite::Connection::open(&self.path).unwrap();
