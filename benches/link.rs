@@ -26,7 +26,7 @@ use adscreen::ingest::{AdRecord, Entities};
 use adscreen::link::rebuild::link_all;
 use adscreen::link::{AdKeys, CommonRule};
 use adscreen::model::{Model, ScoredAd};
-use adscreen::queue::{SqliteStore, Store, Submission};
+use adscreen::queue::{SqlStore, Store, Submission};
 use adscreen::Screener;
 
 /// Inserted into re-posts, as offices see the same lure for another city.
@@ -186,7 +186,7 @@ fn link_in_memory(base: &[ScoredAd], n: usize) {
 fn add_to_store(base: &[ScoredAd], n: usize) {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-link-store-{n}.db"));
-    let mut store = SqliteStore::open(&path).expect("store");
+    let mut store = SqlStore::open(&adscreen::db::Location::Sqlite(path.clone())).expect("store");
     let who = Submission {
         user: "bench",
         office: None,

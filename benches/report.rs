@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 use adscreen::ingest::AdRecord;
 use adscreen::model::Model;
-use adscreen::queue::SqliteStore;
+use adscreen::queue::SqlStore;
 use adscreen::report::{Format, Period, Report};
 use adscreen::Screener;
 
@@ -55,11 +55,11 @@ fn scored_templates() -> Vec<(bool, String)> {
 }
 
 /// The generated store (made on first use).
-fn store() -> SqliteStore {
+fn store() -> SqlStore {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/bench-report"));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("store.db");
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqlStore::open(&adscreen::db::Location::Sqlite(path.clone())).unwrap();
     let conn = store.conn();
     let n: i64 = conn
         .query_row("SELECT count(*) FROM ads", [], |r| r.get(0))
@@ -69,7 +69,7 @@ fn store() -> SqliteStore {
     }
     drop(store);
     std::fs::remove_file(&path).unwrap();
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqlStore::open(&adscreen::db::Location::Sqlite(path.clone())).unwrap();
     let conn = store.conn();
     let started = std::time::Instant::now();
     conn.execute_batch(

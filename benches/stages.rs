@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 
 use adscreen::ingest::{self, language, normalize, AdRecord};
 use adscreen::model::Model;
-use adscreen::queue::{SqliteStore, Store, Submission};
+use adscreen::queue::{SqlStore, Store, Submission};
 use adscreen::Screener;
 
 fn ads() -> Vec<AdRecord> {
@@ -111,7 +111,9 @@ fn stages(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().unwrap();
-                let store = SqliteStore::open(&dir.path().join("b.db")).unwrap();
+                let store =
+                    SqlStore::open(&adscreen::db::Location::Sqlite(dir.path().join("b.db")))
+                        .unwrap();
                 (dir, store)
             },
             |(_dir, mut store)| {

@@ -15,6 +15,7 @@
 //! [`Screener::screen`] walks stages 1–3 for one record. [`report`] turns the store into quarterly
 //! reports and exports.
 
+pub mod db;
 pub mod features;
 pub mod ingest;
 pub mod link;

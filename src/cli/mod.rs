@@ -31,10 +31,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use rayon::prelude::*;
 
+use adscreen::db::Location;
 use adscreen::ingest::{records, AdRecord, Format, Rejection};
 use adscreen::model::{Model, ScoredAd};
-use adscreen::queue::sqlite::DEFAULT_DB;
-use adscreen::queue::SqliteStore;
+use adscreen::queue::store::DEFAULT_DB;
+use adscreen::queue::SqlStore;
 use adscreen::Screener;
 
 /// Exit code when a command fails.
@@ -140,25 +141,28 @@ impl ModelOpts {
     }
 }
 
-/// The store path: `--db`, else `$ADSCREEN_DB`, else `./adscreen.db`.
+/// The store: `--db`, else `$ADSCREEN_DB`, else `./adscreen.db`.
 #[derive(clap::Args)]
 struct DbOpts {
-    /// SQLite store [default: $ADSCREEN_DB, else ./adscreen.db]
-    #[arg(long, value_name = "PATH")]
-    db: Option<PathBuf>,
+    /// The store: a SQLite file (`PATH` or `sqlite:PATH`) or a shared PostgreSQL database
+    /// (`postgres://user@host/database`) [default: $ADSCREEN_DB, else ./adscreen.db]
+    #[arg(long, value_name = "PATH|URL")]
+    db: Option<String>,
 }
 
 impl DbOpts {
-    /// The store file: `--db`, else `$ADSCREEN_DB`, else `./adscreen.db`.
-    fn path(&self) -> PathBuf {
-        self.db
+    /// Where the store is: `--db`, else `$ADSCREEN_DB`, else `./adscreen.db`.
+    fn location(&self) -> Location {
+        let given = self
+            .db
             .clone()
-            .or_else(|| std::env::var_os("ADSCREEN_DB").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DB))
+            .or_else(|| std::env::var("ADSCREEN_DB").ok())
+            .unwrap_or_else(|| DEFAULT_DB.to_string());
+        Location::parse(&given)
     }
 
-    fn open(&self) -> Result<SqliteStore> {
-        SqliteStore::open(&self.path())
+    fn open(&self) -> Result<SqlStore> {
+        SqlStore::open(&self.location())
     }
 }
 

@@ -15,7 +15,7 @@ use adscreen::link::settings::{self, StopEntry};
 use adscreen::link::stats::Kind;
 use adscreen::link::view::{self, GroupView};
 use adscreen::link::CommonRule;
-use adscreen::queue::SqliteStore;
+use adscreen::queue::SqlStore;
 
 /// Subcommands of `network`.
 #[derive(clap::Subcommand)]
@@ -227,8 +227,8 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
 }
 
 /// Rebuilds the links and prints what came out.
-fn relink(store: &mut SqliteStore) -> Result<ExitCode> {
-    let s = rebuild(store.conn_mut())?;
+fn relink(store: &mut SqlStore) -> Result<ExitCode> {
+    let s = rebuild(store.conn())?;
     out!(
         "relinked {} ads: {} networks and {} template clusters of two or more ads, {} template links (common contact: on more than {}% of ads and at least {})",
         s.ads,
@@ -277,7 +277,7 @@ fn stop_add(a: StopAddArgs) -> Result<ExitCode> {
     relink(&mut store)
 }
 
-fn find(store: &SqliteStore, kind: Kind, id: i64) -> Result<GroupView> {
+fn find(store: &SqlStore, kind: Kind, id: i64) -> Result<GroupView> {
     match view::group(store.conn(), kind, id)? {
         Some(g) => Ok(g),
         None => bail!(

@@ -77,7 +77,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         digest.extend(serde_json::to_vec(&labels)?);
         sources.push(format!(
             "store:{} ({} labels)",
-            a.db.path().display(),
+            a.db.location(),
             labels.len()
         ));
     }

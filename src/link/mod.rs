@@ -110,7 +110,7 @@ pub trait Links {
     fn links(&self, id: i64) -> anyhow::Result<Option<view::AdLinks>>;
 }
 
-impl Links for crate::queue::SqliteStore {
+impl Links for crate::queue::SqlStore {
     fn links(&self, id: i64) -> anyhow::Result<Option<view::AdLinks>> {
         view::ad_links(self.conn(), id)
     }

@@ -140,8 +140,8 @@ struct StoredEntities {
 
 /// Recomputes the link index and every network and cluster of the store from its ads, in one
 /// transaction, with the stored stop-list and thresholds.
-pub fn rebuild(conn: &mut Connection) -> Result<RebuildSummary> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+pub fn rebuild(conn: &Connection) -> Result<RebuildSummary> {
+    let tx = conn.unchecked_transaction()?;
     let rule = common_rule(&tx)?;
     let stop: HashSet<String> = stop_list(&tx)?.into_iter().map(|e| e.contact).collect();
     let rows: Vec<StoredAd> = tx

@@ -11,14 +11,15 @@ use anyhow::{Context, Result};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::audit::append;
-use super::sqlite::now;
-use super::{Refusal, SqliteStore};
+use super::store::now;
+use super::{Refusal, SqlStore};
+use crate::db::Row;
 use crate::model::bundle::sha256_hex;
+use crate::params;
 
 /// How long a browser session lasts: one working day.
 pub const SESSION_HOURS: i64 = 12;
@@ -133,32 +134,31 @@ pub trait Accounts {
     fn token_user(&self, token: &str) -> Result<Option<User>>;
 }
 
-fn user_from_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
-    let role: String = r.get(1)?;
+fn user_from_row(r: &Row) -> Result<User> {
     Ok(User {
         name: r.get(0)?,
-        role: role.parse().expect("stored roles are valid"),
+        role: r.get::<String>(1)?.parse().map_err(anyhow::Error::msg)?,
         office: r.get(2)?,
     })
 }
 
-impl SqliteStore {
+impl SqlStore {
     fn user_where(&self, join: &str, key: &str, value: &str) -> Result<Option<User>> {
         let sql = format!("SELECT u.name, u.role, u.office FROM users u {join} WHERE {key} = ?1");
-        Ok(self
-            .conn
-            .query_row(&sql, [value], user_from_row)
-            .optional()?)
+        self.db()
+            .query_opt(&sql, params![value])?
+            .map(|r| user_from_row(&r))
+            .transpose()
     }
 }
 
-impl Accounts for SqliteStore {
+impl Accounts for SqlStore {
     fn add_user(&mut self, user: &User, password_hash: &str, by: &str) -> Result<()> {
-        let tx = self.write()?;
+        let tx = self.db().transaction()?;
         let added = tx.execute(
             "INSERT INTO users (name, role, office, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (name) DO NOTHING",
-            params![user.name, user.role.as_str(), user.office, password_hash, now()],
+            params![&user.name, user.role.as_str(), user.office.as_deref(), password_hash, now()],
         )?;
         if added == 0 {
             return Err(
@@ -166,34 +166,32 @@ impl Accounts for SqliteStore {
             );
         }
         append(
-            &tx,
+            &*tx,
             by,
             "user_add",
             Some(&user.name),
             None,
             Some(&json!({"role": user.role, "office": user.office})),
         )?;
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 
     fn users(&self) -> Result<Vec<User>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, role, office FROM users ORDER BY name")?;
-        let rows = stmt.query_map([], user_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db().query_map(
+            "SELECT name, role, office FROM users ORDER BY name",
+            &[],
+            user_from_row,
+        )
     }
 
     fn credentials(&self, name: &str) -> Result<Option<(User, String)>> {
-        Ok(self
-            .conn
-            .query_row(
+        self.db()
+            .query_opt(
                 "SELECT name, role, office, password_hash FROM users WHERE name = ?1",
-                [name],
-                |r| Ok((user_from_row(r)?, r.get(3)?)),
-            )
-            .optional()?)
+                params![name],
+            )?
+            .map(|r| Ok((user_from_row(&r)?, r.get(3)?)))
+            .transpose()
     }
 
     fn open_session(&mut self, name: &str) -> Result<Session> {
@@ -202,39 +200,38 @@ impl Accounts for SqliteStore {
             csrf: random_secret(),
         };
         let expires = chrono::Utc::now() + chrono::Duration::hours(SESSION_HOURS);
-        let tx = self.write()?;
-        tx.execute("DELETE FROM sessions WHERE expires_at < ?1", [now()])?;
+        let tx = self.db().transaction()?;
+        tx.execute("DELETE FROM sessions WHERE expires_at < ?1", params![now()])?;
         tx.execute(
-            "INSERT INTO sessions (token_hash, user, csrf, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO sessions (token_hash, \"user\", csrf, expires_at) VALUES (?1, ?2, ?3, ?4)",
             params![
                 sha256_hex(session.token.as_bytes()),
                 name,
-                session.csrf,
+                &session.csrf,
                 expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
             ],
         )
         .with_context(|| format!("cannot open a session for {name:?}"))?;
-        append(&tx, name, "login", Some(name), None, None)?;
+        append(&*tx, name, "login", Some(name), None, None)?;
         tx.commit()?;
         Ok(session)
     }
 
     fn session(&self, token: &str) -> Result<Option<(User, String)>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT u.name, u.role, u.office, s.csrf FROM sessions s JOIN users u ON u.name = s.user
+        self.db()
+            .query_opt(
+                "SELECT u.name, u.role, u.office, s.csrf FROM sessions s JOIN users u ON u.name = s.\"user\"
                  WHERE s.token_hash = ?1 AND s.expires_at > ?2",
                 params![sha256_hex(token.as_bytes()), now()],
-                |r| Ok((user_from_row(r)?, r.get(3)?)),
-            )
-            .optional()?)
+            )?
+            .map(|r| Ok((user_from_row(&r)?, r.get(3)?)))
+            .transpose()
     }
 
     fn close_session(&mut self, token: &str) -> Result<()> {
-        self.conn.execute(
+        self.db().execute(
             "DELETE FROM sessions WHERE token_hash = ?1",
-            [sha256_hex(token.as_bytes())],
+            params![sha256_hex(token.as_bytes())],
         )?;
         Ok(())
     }
@@ -247,19 +244,19 @@ impl Accounts for SqliteStore {
             .into());
         }
         let token = random_secret();
-        let tx = self.write()?;
+        let tx = self.db().transaction()?;
         tx.execute(
-            "INSERT INTO api_tokens (token_hash, user, created_at) VALUES (?1, ?2, ?3)",
+            "INSERT INTO api_tokens (token_hash, \"user\", created_at) VALUES (?1, ?2, ?3)",
             params![sha256_hex(token.as_bytes()), name, now()],
         )?;
-        append(&tx, by, "token_add", Some(name), None, None)?;
+        append(&*tx, by, "token_add", Some(name), None, None)?;
         tx.commit()?;
         Ok(token)
     }
 
     fn token_user(&self, token: &str) -> Result<Option<User>> {
         self.user_where(
-            "JOIN api_tokens t ON t.user = u.name",
+            "JOIN api_tokens t ON t.\"user\" = u.name",
             "t.token_hash",
             &sha256_hex(token.as_bytes()),
         )
@@ -282,7 +279,8 @@ mod tests {
     #[test]
     fn sessions_and_tokens_resolve_to_their_user_and_are_stored_hashed() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = SqliteStore::open(&dir.path().join("a.db")).unwrap();
+        let location = crate::db::Location::Sqlite(dir.path().join("a.db"));
+        let mut store = SqlStore::open(&location).unwrap();
         let ana = User {
             name: "ana".into(),
             role: Role::Analyst,
@@ -299,11 +297,10 @@ mod tests {
         let t = store.add_token("ana", "root").unwrap();
         assert_eq!(store.token_user(&t).unwrap(), Some(ana));
         let stored: i64 = store
-            .conn
-            .query_row(
+            .db()
+            .value(
                 "SELECT count(*) FROM sessions WHERE token_hash = ?1",
-                [&s.token],
-                |r| r.get(0),
+                params![&s.token],
             )
             .unwrap();
         assert_eq!(stored, 0, "the raw cookie must not be in the file");

@@ -1,16 +1,17 @@
 //! The append-only audit log: every read of an ad's full text, every triage change, every
 //! submission, user, token and model decision, with who, when, and the state before and after.
 //!
-//! The store refuses to change or delete a written entry (SQLite triggers raise on `UPDATE` and
-//! `DELETE`), so the log is only ever appended to.
+//! The store refuses to change or delete a written entry (triggers raise on `UPDATE` and
+//! `DELETE`, and on PostgreSQL `TRUNCATE`), so the log is only ever appended to.
 
 use anyhow::Result;
-use rusqlite::{params, Transaction};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::sqlite::now;
-use super::SqliteStore;
+use super::store::now;
+use super::SqlStore;
+use crate::db::Db;
+use crate::params;
 
 /// One audit entry.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -62,7 +63,7 @@ pub trait AuditLog {
 
 /// Appends one entry inside a transaction the caller commits with the change it records.
 pub(super) fn append(
-    tx: &Transaction,
+    tx: &dyn Db,
     user: &str,
     action: &str,
     target: Option<&str>,
@@ -70,7 +71,7 @@ pub(super) fn append(
     after: Option<&Value>,
 ) -> Result<()> {
     tx.execute(
-        "INSERT INTO audit (at, user, action, target, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO audit (at, \"user\", action, target, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             now(),
             user,
@@ -83,7 +84,7 @@ pub(super) fn append(
     Ok(())
 }
 
-impl AuditLog for SqliteStore {
+impl AuditLog for SqlStore {
     fn audit(
         &mut self,
         user: &str,
@@ -92,48 +93,37 @@ impl AuditLog for SqliteStore {
         before: Option<&Value>,
         after: Option<&Value>,
     ) -> Result<()> {
-        let tx = self.write()?;
-        append(&tx, user, action, target, before, after)?;
-        tx.commit()?;
-        Ok(())
+        let tx = self.db().transaction()?;
+        append(&*tx, user, action, target, before, after)?;
+        tx.commit()
     }
 
     fn audit_entries(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, at, user, action, target, before, after FROM audit
-             WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR target = ?3)
-             ORDER BY id DESC LIMIT ?4",
-        )?;
-        let rows = stmt.query_map(
-            params![f.user, f.action, f.target, f.limit.max(1) as i64],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                ))
-            },
-        )?;
         let json = |s: Option<String>| -> Result<Option<Value>> {
             Ok(s.map(|s| serde_json::from_str(&s)).transpose()?)
         };
-        rows.map(|row| {
-            let (id, at, user, action, target, before, after) = row?;
-            Ok(AuditEntry {
-                id,
-                at,
-                user,
-                action,
-                target,
-                before: json(before)?,
-                after: json(after)?,
-            })
-        })
-        .collect()
+        self.db().query_map(
+            "SELECT id, at, \"user\", action, target, before, after FROM audit
+             WHERE (?1 IS NULL OR \"user\" = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR target = ?3)
+             ORDER BY id DESC LIMIT ?4",
+            params![
+                f.user.as_deref(),
+                f.action.as_deref(),
+                f.target.as_deref(),
+                f.limit.max(1)
+            ],
+            |r| {
+                Ok(AuditEntry {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    user: r.get(2)?,
+                    action: r.get(3)?,
+                    target: r.get(4)?,
+                    before: json(r.get(5)?)?,
+                    after: json(r.get(6)?)?,
+                })
+            },
+        )
     }
 }
 
@@ -144,10 +134,11 @@ mod tests {
     #[test]
     fn entries_cannot_be_changed_or_deleted() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = SqliteStore::open(&dir.path().join("a.db")).unwrap();
+        let location = crate::db::Location::Sqlite(dir.path().join("a.db"));
+        let mut store = SqlStore::open(&location).unwrap();
         store.audit("ana", "read", Some("1"), None, None).unwrap();
-        let update = store.conn.execute("UPDATE audit SET user = 'eve'", []);
-        let delete = store.conn.execute("DELETE FROM audit", []);
+        let update = store.db().execute("UPDATE audit SET \"user\" = 'eve'", &[]);
+        let delete = store.db().execute("DELETE FROM audit", &[]);
         for err in [update.unwrap_err(), delete.unwrap_err()] {
             assert!(err.to_string().contains("append-only"), "{err}");
         }

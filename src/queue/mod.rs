@@ -5,12 +5,14 @@
 //! to `in_review`; escalating (to a named field office) or dismissing closes it. Every change is
 //! a [`Change`] applied by [`Store::apply`], recorded twice: as an [`Event`] in the ad's history,
 //! and in the append-only [`audit`] log with the state before and after. [`Store`] is the
-//! interface; [`sqlite::SqliteStore`] the embedded default; [`accounts`] holds the users who may
+//! interface; [`store::SqlStore`] implements it on a SQLite file (the embedded default) or a PostgreSQL
+//! database ([`crate::db`]); [`accounts`] holds the users who may
 //! do all this.
 
 pub mod accounts;
 pub mod audit;
-pub mod sqlite;
+pub mod schema;
+pub mod store;
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,7 +26,7 @@ use crate::taxonomy::Indicator;
 
 pub use accounts::{Accounts, Role, User};
 pub use audit::{AuditEntry, AuditFilter, AuditLog};
-pub use sqlite::SqliteStore;
+pub use store::SqlStore;
 
 /// A request the store refuses because of what it asks, not because something failed: an
 /// unknown id, a move the workflow forbids, a name already taken. Callers can tell it from a

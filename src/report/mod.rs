@@ -20,7 +20,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::queue::SqliteStore;
+use crate::queue::SqlStore;
 
 /// A store that computes reports and writes exports: what the server offers as downloads.
 pub trait Reports {
@@ -35,7 +35,7 @@ pub trait Reports {
     ) -> Result<usize>;
 }
 
-impl Reports for SqliteStore {
+impl Reports for SqlStore {
     fn report(&self, period: &Period, office: Option<&str>) -> Result<Report> {
         Report::compute(self.conn(), period, office)
     }

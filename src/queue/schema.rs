@@ -1,0 +1,302 @@
+//! The store's schema: one list of migrations, applied in order to SQLite files and PostgreSQL
+//! databases alike.
+//!
+//! Each migration is portable DDL (see [`Dialect::ddl`]: `{id}` identity keys, SQLite type
+//! names that become PostgreSQL's) plus, where the two engines differ (triggers, JSON
+//! backfills), a part for each. SQLite files record their version in `PRAGMA user_version`,
+//! PostgreSQL databases in the one-row table `adscreen_schema`. Never edit a shipped migration:
+//! add one.
+
+use anyhow::{bail, Result};
+
+use crate::db::{Db, Dialect};
+
+/// One schema version.
+struct Migration {
+    /// DDL both engines run.
+    both: &'static str,
+    /// Then SQLite's own part.
+    sqlite: &'static str,
+    /// Then PostgreSQL's own part.
+    postgres: &'static str,
+}
+
+/// The schema, one migration per version; version `i + 1` is `MIGRATIONS[i]`.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        both: r#"
+CREATE TABLE ads (
+    id              {id},
+    content_key     TEXT NOT NULL UNIQUE,      -- SHA-256 of text and translation: resubmits are skipped
+    ext_id          TEXT NOT NULL,
+    lang            TEXT,                      -- declared, else detected
+    lang_detected   TEXT,
+    text            TEXT NOT NULL,
+    translation     TEXT,
+    office          TEXT,
+    metadata        TEXT NOT NULL,             -- JSON: publication, published, section, notes, extra fields
+    score           REAL NOT NULL,
+    flagged         INTEGER NOT NULL,
+    scored          TEXT NOT NULL,             -- JSON: the `score` output
+    model_version   TEXT NOT NULL,
+    status          TEXT,                      -- NULL unless flagged
+    label           INTEGER,
+    label_indicators TEXT,
+    submitted_at    TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    source_line     INTEGER
+);
+CREATE INDEX ads_queue ON ads (status, score DESC);
+CREATE TABLE events (
+    id          {id},
+    ad_id       INTEGER NOT NULL REFERENCES ads (id),
+    at          TEXT NOT NULL,
+    "user"      TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    from_status TEXT,
+    to_status   TEXT,
+    label       TEXT,
+    note        TEXT
+);
+CREATE INDEX events_ad ON events (ad_id);
+"#,
+        sqlite: "",
+        postgres: "",
+    },
+    Migration {
+        both: r#"
+ALTER TABLE ads ADD COLUMN assigned_to TEXT;
+ALTER TABLE ads ADD COLUMN escalated_to TEXT;
+ALTER TABLE events ADD COLUMN target TEXT;     -- escalated to which office, assigned to whom
+CREATE INDEX ads_submitted ON ads (submitted_at);
+CREATE TABLE users (
+    name          TEXT PRIMARY KEY,
+    role          TEXT NOT NULL CHECK (role IN ('submitter', 'analyst', 'admin')),
+    office        TEXT,
+    password_hash TEXT NOT NULL,               -- argon2id, PHC string
+    created_at    TEXT NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash  TEXT PRIMARY KEY,              -- SHA-256 of the cookie: a stolen file holds no live session
+    "user"      TEXT NOT NULL REFERENCES users (name),
+    csrf        TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+);
+CREATE TABLE api_tokens (
+    token_hash  TEXT PRIMARY KEY,
+    "user"      TEXT NOT NULL REFERENCES users (name),
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE audit (
+    id      {id},
+    at      TEXT NOT NULL,
+    "user"  TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    target  TEXT,
+    before  TEXT,                              -- JSON
+    after   TEXT                               -- JSON
+);
+CREATE INDEX audit_target ON audit (target);
+"#,
+        // The audit log is append-only whatever the database role may do; PostgreSQL also
+        // refuses TRUNCATE. README's multi-site section gives the grants that back this up.
+        sqlite: r#"
+CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#,
+        postgres: r#"
+CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+"#,
+    },
+    // Reports (src/report/) group a period's ads in one pass over an index that covers what they
+    // group by: the publication and the model's flagged indicators (one bit per indicator, bit
+    // numbers in `indicator_bits`) become plain columns, written on insert (by a trigger in
+    // SQLite files up to version 4) and backfilled here.
+    Migration {
+        both: r#"
+CREATE TABLE indicator_bits (indicator TEXT PRIMARY KEY, bit INTEGER NOT NULL UNIQUE);
+INSERT INTO indicator_bits VALUES ('deceptive_pay', 0), ('no_qualifications', 1),
+    ('travel_arranged', 2), ('recruitment_fees_debt', 3), ('document_irregularity', 4),
+    ('vague_employer', 5), ('targets_vulnerable', 6), ('ambiguous_work', 7),
+    ('urgency_pressure', 8), ('controlled_living', 9), ('marriage_offer', 10);
+ALTER TABLE ads ADD COLUMN publication TEXT;
+ALTER TABLE ads ADD COLUMN flagged_bits INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX ads_period ON ads (submitted_at, office, lang, publication, flagged, flagged_bits);
+CREATE INDEX ads_flagged ON ads (submitted_at, office) WHERE flagged = 1;
+CREATE INDEX events_decisions ON events (action, at, ad_id);
+"#,
+        sqlite: r#"
+CREATE TRIGGER ads_report_columns AFTER INSERT ON ads BEGIN
+    UPDATE ads SET publication = json_extract(NEW.metadata, '$.publication'),
+        flagged_bits = (SELECT coalesce(sum(1 << b.bit), 0)
+                        FROM json_each(NEW.scored, '$.flagged_indicators') AS j
+                        JOIN indicator_bits AS b ON b.indicator = j.value)
+    WHERE id = NEW.id;
+END;
+UPDATE ads SET publication = json_extract(metadata, '$.publication'),
+    flagged_bits = (SELECT coalesce(sum(1 << b.bit), 0)
+                    FROM json_each(ads.scored, '$.flagged_indicators') AS j
+                    JOIN indicator_bits AS b ON b.indicator = j.value);
+"#,
+        // A new database has no ads to backfill.
+        postgres: "",
+    },
+    Migration {
+        both: r#"
+-- Networks (src/link/): contacts, MinHash signatures and LSH bands per ad, template links,
+-- each ad's network and template cluster, each network's score, the stop-list and thresholds.
+CREATE TABLE ad_contacts (
+    contact TEXT NOT NULL,                     -- key: phone:+52…, email:…, domain:…, telegram:…
+    ad_id   INTEGER NOT NULL REFERENCES ads (id),
+    PRIMARY KEY (contact, ad_id)
+) WITHOUT ROWID;
+CREATE INDEX ad_contacts_ad ON ad_contacts (ad_id);
+CREATE TABLE ad_signatures (
+    ad_id     INTEGER NOT NULL REFERENCES ads (id),
+    signature BLOB NOT NULL                    -- 64 little-endian u32 MinHash values
+);
+CREATE INDEX ad_signatures_ad ON ad_signatures (ad_id);
+CREATE TABLE ad_bands (
+    band_key INTEGER NOT NULL,                 -- band number << 56 | hash of the band
+    ad_id    INTEGER NOT NULL REFERENCES ads (id),
+    PRIMARY KEY (band_key, ad_id)
+) WITHOUT ROWID;
+CREATE TABLE template_links (
+    ad_id      INTEGER NOT NULL REFERENCES ads (id),   -- the newer ad
+    other      INTEGER NOT NULL REFERENCES ads (id),   -- the older one
+    similarity REAL NOT NULL,
+    PRIMARY KEY (ad_id, other)
+) WITHOUT ROWID;
+CREATE INDEX template_links_other ON template_links (other);
+CREATE TABLE ad_groups (
+    ad_id       INTEGER PRIMARY KEY REFERENCES ads (id),
+    network     INTEGER NOT NULL,              -- id of the oldest ad of its network
+    cluster     INTEGER NOT NULL,              -- id of the oldest ad of its template cluster
+    -- copied from ads, so that group figures read these small rows, not the ads with their texts
+    score       REAL NOT NULL,
+    office      TEXT,
+    lang        TEXT,
+    publication TEXT
+);
+CREATE INDEX ad_groups_network ON ad_groups (network);
+CREATE INDEX ad_groups_cluster ON ad_groups (cluster);
+CREATE TABLE networks (
+    id            INTEGER PRIMARY KEY,
+    size          INTEGER NOT NULL,
+    network_score REAL NOT NULL
+);
+CREATE INDEX networks_score ON networks (network_score DESC);
+CREATE TABLE stop_contacts (
+    contact  TEXT PRIMARY KEY,
+    reason   TEXT NOT NULL,
+    added_by TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE TABLE link_settings (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    common_share REAL NOT NULL,
+    common_min   INTEGER NOT NULL
+);
+INSERT INTO link_settings (id, common_share, common_min) VALUES (1, 0.01, 20);
+"#,
+        sqlite: "",
+        postgres: "",
+    },
+    // Several servers: claims that expire, and promoted models kept in the store so that every
+    // server, on any machine, picks up the same one.
+    Migration {
+        both: r#"
+ALTER TABLE ads ADD COLUMN claim_expires TEXT;  -- set while `assigned_to` holds a claim, not an assignment
+CREATE TABLE models (
+    id          {id},
+    digest      TEXT NOT NULL,                  -- SHA-256 over the bundle's files
+    promoted_at TEXT NOT NULL,
+    promoted_by TEXT NOT NULL
+);
+CREATE TABLE model_files (
+    model INTEGER NOT NULL REFERENCES models (id),
+    name  TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (model, name)
+);
+"#,
+        // The report columns are now written by the insert itself, on both engines.
+        sqlite: "DROP TRIGGER ads_report_columns;",
+        postgres: "",
+    },
+];
+
+/// The schema version this adscreen writes.
+pub fn latest() -> usize {
+    MIGRATIONS.len()
+}
+
+/// The schema version of the open store (0 for an empty one).
+pub fn version(db: &dyn Db) -> Result<usize> {
+    match db.dialect() {
+        Dialect::Sqlite => db.value::<usize>("PRAGMA user_version", &[]),
+        Dialect::Postgres => {
+            if !db.value::<bool>("SELECT to_regclass('adscreen_schema') IS NOT NULL", &[])? {
+                return Ok(0);
+            }
+            Ok(db
+                .query_opt("SELECT version FROM adscreen_schema", &[])?
+                .map(|r| r.get::<usize>(0))
+                .transpose()?
+                .unwrap_or(0))
+        }
+    }
+}
+
+fn set_version(db: &dyn Db, v: usize) -> Result<()> {
+    match db.dialect() {
+        Dialect::Sqlite => db.script(&format!("PRAGMA user_version = {v}")),
+        Dialect::Postgres => {
+            db.script("CREATE TABLE IF NOT EXISTS adscreen_schema (version BIGINT NOT NULL)")?;
+            db.execute("DELETE FROM adscreen_schema", &[])?;
+            db.execute(
+                "INSERT INTO adscreen_schema (version) VALUES (?1)",
+                crate::params![v],
+            )?;
+            Ok(())
+        }
+    }
+}
+
+/// Applies the migrations the store has not seen, in one transaction; returns the versions
+/// before and after.
+pub fn migrate(db: &dyn Db) -> Result<(usize, usize)> {
+    let before = version(db)?;
+    if before == MIGRATIONS.len() {
+        return Ok((before, before));
+    }
+    // The version read again inside the transaction, under the writers' lock: a second process
+    // opening the same new store at the same moment waits for the first one's schema instead of
+    // creating it twice.
+    let tx = db.transaction()?;
+    tx.serialize_writers()?;
+    let current = version(&*tx)?;
+    if current > MIGRATIONS.len() {
+        bail!(
+            "the store has schema version {current}, newer than this adscreen knows ({}): upgrade adscreen",
+            MIGRATIONS.len()
+        );
+    }
+    let dialect = tx.dialect();
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(current) {
+        let own = match dialect {
+            Dialect::Sqlite => m.sqlite,
+            Dialect::Postgres => m.postgres,
+        };
+        tx.script(&dialect.ddl(m.both))?;
+        tx.script(own)?;
+        set_version(&*tx, i + 1)?;
+    }
+    tx.commit()?;
+    Ok((current, MIGRATIONS.len()))
+}
