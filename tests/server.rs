@@ -79,6 +79,7 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Option<Value>)> {
             "analyst",
             Some(json!({})),
         ),
+        ("POST", "/api/claim", "analyst", Some(json!({"minutes": 5}))),
         ("GET", "/api/users", "admin", None),
         (
             "POST",

@@ -18,6 +18,7 @@ mod queue;
 mod report;
 mod score;
 mod serve;
+mod store;
 mod submit;
 mod train;
 mod users;
@@ -84,6 +85,11 @@ enum Command {
     /// Networks of ads linked by shared contacts and near-duplicate wording.
     #[command(subcommand)]
     Network(network::Command),
+    /// Create or upgrade a store's schema (SQLite file or PostgreSQL database).
+    Migrate(store::MigrateArgs),
+    /// Copy a whole store into a new one (e.g. an office's SQLite file into the shared
+    /// PostgreSQL database), then compare every table's rows and checksum.
+    Copy(store::CopyArgs),
 }
 
 /// True when the error is stdout having been closed by the reader (`… | head`): not a failure.
@@ -109,6 +115,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report(a) => report::run(a),
         Command::Export(a) => export::run(a),
         Command::Network(c) => network::run(c),
+        Command::Migrate(a) => store::migrate(a),
+        Command::Copy(a) => store::copy_store(a),
     }
 }
 

@@ -11,7 +11,8 @@ use super::{read_labeled, user_or_os, DbOpts};
 use adscreen::model::metrics::report;
 use adscreen::model::promote::{install, Comparison};
 use adscreen::model::Model;
-use adscreen::queue::{Accounts, AuditLog, Role};
+use adscreen::queue::models::{default_cache, materialize};
+use adscreen::queue::{Accounts, AuditLog, ModelStore, Role};
 use adscreen::Screener;
 
 /// Subcommands of `model`.
@@ -27,7 +28,8 @@ pub enum Command {
 pub struct PromoteArgs {
     /// The candidate bundle (from `adscreen train --out`).
     candidate: PathBuf,
-    /// The bundle the candidate would replace; servers using it pick the new one up.
+    /// The bundle directory the candidate is installed into. The candidate is compared with the
+    /// model last promoted through the store, or with this bundle if none was.
     #[arg(long, default_value = "models/default")]
     current: PathBuf,
     /// Labeled evaluation data, never trained on by either model.
@@ -59,8 +61,12 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             counts.rejected
         );
     }
+    let current = match store.promoted_model()? {
+        Some(m) => materialize(&store, &m, &default_cache())?,
+        None => a.current.clone(),
+    };
     let mut figures = Vec::new();
-    for dir in [&a.current, &a.candidate] {
+    for dir in [&current, &a.candidate] {
         let model = Model::load(Some(dir))?;
         let version = model.manifest.model_version.clone();
         let screener = Screener {
@@ -120,10 +126,12 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         );
     }
     let previous = install(&a.candidate, &a.current)?;
+    store.record_model(&a.current, &user)?;
     out!(
-        "promoted {} to {} (the previous model {} is in {}); running servers pick it up within seconds",
+        "promoted {} to {} and to the store {} (the previous model {} is in {}); servers using either pick it up within seconds",
         figures[1].0,
         a.current.display(),
+        a.db.location(),
         figures[0].0,
         previous.display()
     )?;

@@ -28,6 +28,22 @@ pub enum Command {
     Assign(AssignArgs),
     /// Add a note to an ad's history.
     Note(NoteArgs),
+    /// Claim the riskiest new ad nobody holds, for a while: analysts working in parallel (on
+    /// any number of servers sharing the store) never get the same ad.
+    Claim(ClaimArgs),
+}
+
+/// Arguments of `queue claim`.
+#[derive(clap::Args)]
+pub struct ClaimArgs {
+    /// Minutes until an unfinished claim lapses and the ad goes back to the pool.
+    #[arg(long, default_value_t = 30)]
+    minutes: u32,
+    /// Who [default: the OS user]
+    #[arg(long)]
+    user: Option<String>,
+    #[command(flatten)]
+    db: DbOpts,
 }
 
 /// Arguments of `queue list`.
@@ -210,6 +226,14 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         Command::Note(a) => {
             apply(a.ad.id, a.ad.user, &a.ad.db, &Change::Note { text: a.text })?;
             out!("note added to ad {}", a.ad.id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Claim(a) => {
+            let user = user_or_os(a.user);
+            match a.db.open()?.claim(&user, a.minutes)? {
+                Some(c) => out!("claimed ad {} for {user} until {}", c.id, c.expires)?,
+                None => out!("no unclaimed new ad in the queue")?,
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

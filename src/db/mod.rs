@@ -225,6 +225,17 @@ impl Dialect {
         }
     }
 
+    /// A query listing `table`'s columns in order (bind the table name as `?1`).
+    pub fn columns_sql(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SELECT name FROM pragma_table_info(?1) ORDER BY cid",
+            Dialect::Postgres => {
+                "SELECT column_name::text FROM information_schema.columns
+                 WHERE table_name = ?1 AND table_schema = current_schema() ORDER BY ordinal_position"
+            }
+        }
+    }
+
     /// The suffix that locks the rows a `SELECT` inside a write transaction reads, so that
     /// a concurrent writer waits (SQLite's write transactions already exclude each other).
     pub fn for_update(self) -> &'static str {
@@ -313,6 +324,9 @@ pub trait Db: Send {
     fn serialize_writers(&self) -> Result<()>;
     /// A short description of where the data lives, for messages (`store.db`, `postgres://host/db`).
     fn location(&self) -> &str;
+    /// Inserts rows into `table` (columns named in order) as fast as the engine allows:
+    /// prepared inserts on SQLite, `COPY … FROM STDIN` on PostgreSQL. For `adscreen copy`.
+    fn insert_rows(&self, table: &str, columns: &[String], rows: &[Row]) -> Result<()>;
     /// TEMPORARY bridge while link/ and report/ move to `Db`: the SQLite connection.
     fn sqlite(&self) -> Option<&rusqlite::Connection> {
         None

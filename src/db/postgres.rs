@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::error::Error;
+use std::io::Write;
 
 use anyhow::{anyhow, Result};
 use postgres::fallible_iterator::FallibleIterator;
@@ -121,6 +122,56 @@ impl Db for PgDb {
 
     fn location(&self) -> &str {
         &self.location
+    }
+
+    fn insert_rows(&self, table: &str, columns: &[String], rows: &[Row]) -> Result<()> {
+        let names: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+        let mut client = self.client.borrow_mut();
+        let mut writer = client.copy_in(&format!(
+            "COPY \"{table}\" ({}) FROM STDIN",
+            names.join(", ")
+        ))?;
+        let mut line = String::new();
+        for row in rows {
+            line.clear();
+            for (i, v) in row.0.iter().enumerate() {
+                if i > 0 {
+                    line.push('\t');
+                }
+                copy_text(v, &mut line);
+            }
+            line.push('\n');
+            writer.write_all(line.as_bytes())?;
+        }
+        writer.finish()?;
+        Ok(())
+    }
+}
+
+/// One value in `COPY`'s text format: `\N` for NULL, backslash escapes, bytea as `\\x…` hex.
+fn copy_text(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("\\N"),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        // Rust prints the shortest text that reads back as the same double.
+        Value::Real(f) => out.push_str(&f.to_string()),
+        Value::Text(t) => {
+            for c in t.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\t' => out.push_str("\\t"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    c => out.push(c),
+                }
+            }
+        }
+        Value::Blob(b) => {
+            out.push_str("\\\\x");
+            for byte in b {
+                out.push_str(&format!("{byte:02x}"));
+            }
+        }
     }
 }
 

@@ -109,6 +109,21 @@ impl Db for SqliteDb {
         &self.location
     }
 
+    fn insert_rows(&self, table: &str, columns: &[String], rows: &[Row]) -> Result<()> {
+        let names: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+        let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "INSERT INTO \"{table}\" ({}) VALUES ({})",
+            names.join(", "),
+            marks.join(", ")
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        for row in rows {
+            stmt.execute(params_from_iter(&row.0))?;
+        }
+        Ok(())
+    }
+
     fn sqlite(&self) -> Option<&Connection> {
         Some(&self.conn)
     }

@@ -11,6 +11,8 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod copy;
+pub mod models;
 pub mod schema;
 pub mod store;
 
@@ -26,6 +28,7 @@ use crate::taxonomy::Indicator;
 
 pub use accounts::{Accounts, Role, User};
 pub use audit::{AuditEntry, AuditFilter, AuditLog};
+pub use models::{ModelStore, PromotedModel};
 pub use store::SqlStore;
 
 /// A request the store refuses because of what it asks, not because something failed: an
@@ -348,4 +351,17 @@ pub trait Store {
     /// Applies a triage decision if the workflow allows it, recording it in the ad's history and
     /// the audit log in one transaction; returns the ad's state afterwards.
     fn apply(&mut self, id: i64, change: &Change, user: &str) -> Result<Option<Status>>;
+    /// Claims the riskiest `new` ad nobody holds for `user`, for `minutes`: analysts working in
+    /// parallel, on any number of servers, never get the same ad. An unfinished claim lapses
+    /// when it expires and the ad goes back to the pool. `None` when no ad is free.
+    fn claim(&mut self, user: &str, minutes: u32) -> Result<Option<Claim>>;
+}
+
+/// An ad claimed for review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Claim {
+    /// The ad's store id.
+    pub id: i64,
+    /// When the claim lapses (RFC 3339, UTC).
+    pub expires: String,
 }

@@ -9,8 +9,8 @@ use serde_json::json;
 use super::audit::append;
 use super::schema;
 use super::{
-    BatchOutcome, Change, Event, Filter, Label, Order, QueueItem, Refusal, Status, Store, StoredAd,
-    Submission,
+    BatchOutcome, Change, Claim, Event, Filter, Label, Order, QueueItem, Refusal, Status, Store,
+    StoredAd, Submission,
 };
 use crate::db::{self, Db, Location, Value};
 use crate::ingest::{AdRecord, Translation};
@@ -404,6 +404,44 @@ impl Store for SqlStore {
         )?;
         tx.commit()?;
         Ok(to)
+    }
+
+    fn claim(&mut self, user: &str, minutes: u32) -> Result<Option<Claim>> {
+        let tx = self.db.transaction()?;
+        let at = now();
+        // Other servers' claims in flight hold their row locked: skip those rows, not wait.
+        let sql = format!(
+            "SELECT id FROM ads WHERE status = 'new' AND (assigned_to IS NULL OR claim_expires < ?1)
+             ORDER BY score DESC, id LIMIT 1{}",
+            tx.dialect().skip_locked()
+        );
+        let Some(row) = tx.query_opt(&sql, params![&at])? else {
+            return Ok(None);
+        };
+        let id: i64 = row.get(0)?;
+        let expires = (chrono::Utc::now() + chrono::Duration::minutes(minutes.into()))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let before = triage_state(&*tx, id)?;
+        tx.execute(
+            "UPDATE ads SET assigned_to = ?1, claim_expires = ?2 WHERE id = ?3",
+            params![user, &expires, id],
+        )?;
+        let mut e = event(user, "claim", Some(Status::New), Some(Status::New));
+        e.target = Some(user.to_string());
+        e.note = Some(format!("claimed until {expires}"));
+        record_event(&*tx, id, &e)?;
+        let mut after = triage_state(&*tx, id)?;
+        after["claim_expires"] = json!(expires);
+        append(
+            &*tx,
+            user,
+            "claim",
+            Some(&id.to_string()),
+            Some(&before),
+            Some(&after),
+        )?;
+        tx.commit()?;
+        Ok(Some(Claim { id, expires }))
     }
 }
 

@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/ads/{id}/assign", post(triage::<AssignBody>))
         .route("/api/ads/{id}/escalate", post(triage::<EscalateBody>))
         .route("/api/ads/{id}/dismiss", post(triage::<DismissBody>))
+        .route("/api/claim", post(claim))
         .route("/api/users", get(users).post(add_user))
         .route("/api/users/{name}/tokens", post(add_token))
         .route("/api/audit", get(audit))
@@ -356,6 +357,41 @@ trait TriageBody: DeserializeOwned {
 }
 
 /// Applies a triage decision as an analyst and returns the ad's new state.
+/// Body of `POST /api/claim`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ClaimBody {
+    /// Minutes until an unfinished claim lapses (default 30, at most a day).
+    minutes: Option<u32>,
+}
+
+/// Claims the riskiest new ad nobody holds for the caller: `{"id": …, "expires": …}`, or
+/// `{"id": null}` when every new ad is taken.
+async fn claim(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let body = match body {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => ClaimBody::default(),
+        other => parse::<ClaimBody>(other)?,
+    };
+    let minutes = body.minutes.unwrap_or(30);
+    if !(1..=1440).contains(&minutes) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "field minutes: a claim lasts 1 to 1440 minutes",
+        ));
+    }
+    let user = caller.user.name;
+    let claim = state.with_store(move |s| s.claim(&user, minutes)).await?;
+    Ok(Json(match claim {
+        Some(c) => json!({"id": c.id, "expires": c.expires}),
+        None => json!({"id": null}),
+    }))
+}
+
 async fn triage<B: TriageBody>(
     State(state): State<AppState>,
     caller: Caller,

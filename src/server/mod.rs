@@ -7,9 +7,10 @@
 //! - [`page`] — the login page and the triage page (embedded HTML, CSS and JS; no CDN).
 //! - [`error`] — every failure as `{"error": "…"}` with the right status.
 //!
-//! The store is used from blocking threads behind one lock (SQLite serializes writers anyway);
-//! the model is swapped in place when the bundle directory changes (a promotion), so a promoted
-//! model is picked up without restarting.
+//! The store is used from blocking threads behind one lock (SQLite serializes writers anyway;
+//! several servers share a PostgreSQL store). The model runs from the latest one promoted
+//! through the store (every server sharing it picks it up), else from the bundle directory; it
+//! is swapped in place when either changes, without restarting.
 
 mod api;
 mod auth;
@@ -18,7 +19,7 @@ mod error;
 mod page;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -30,7 +31,8 @@ use axum::Router;
 use crate::link::Links;
 use crate::model::bundle::sha256_hex;
 use crate::model::Model;
-use crate::queue::{Accounts, AuditLog, Store};
+use crate::queue::models::{default_cache, materialize};
+use crate::queue::{Accounts, AuditLog, ModelStore, Store};
 use crate::report::Reports;
 use crate::Screener;
 
@@ -39,16 +41,16 @@ pub use error::ApiError;
 /// The largest request body accepted: a batch of print ads is far smaller.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// What a server needs from its store: the queue, the users, the audit log, the reports and the
-/// networks.
-pub trait Backend: Store + Accounts + AuditLog + Reports + Links + Send {}
-impl<T: Store + Accounts + AuditLog + Reports + Links + Send> Backend for T {}
+/// What a server needs from its store: the queue, the users, the audit log, the reports, the
+/// networks and the promoted models.
+pub trait Backend: Store + Accounts + AuditLog + Reports + Links + ModelStore + Send {}
+impl<T: Store + Accounts + AuditLog + Reports + Links + ModelStore + Send> Backend for T {}
 
 /// How to run a server.
 pub struct ServeConfig {
     /// Where to listen (port 0 picks a free one).
     pub addr: SocketAddr,
-    /// The model bundle directory, watched for promotions.
+    /// The model bundle directory, used and watched while no model was promoted through the store.
     pub model_dir: PathBuf,
     /// How often to look for a promoted model.
     pub reload_every: Duration,
@@ -123,8 +125,13 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
 
 /// Serves until interrupted (Ctrl-C or SIGTERM). Prints `listening on http://ADDR` once bound.
 pub fn serve(store: Box<dyn Backend>, config: ServeConfig) -> Result<()> {
-    let model = Model::load(Some(&config.model_dir))?;
-    let digest = manifest_digest(&config.model_dir)?;
+    let cache = default_cache();
+    let (source, dir) = locate_model(store.as_ref(), &config.model_dir, &cache)?;
+    let model = Model::load(Some(&dir))?;
+    eprintln!(
+        "adscreen: model {} from {}",
+        model.manifest.model_version, source
+    );
     let state = AppState {
         store: Arc::new(Mutex::new(store)),
         screener: Arc::new(RwLock::new(Arc::new(Screener {
@@ -145,9 +152,12 @@ pub fn serve(store: Box<dyn Backend>, config: ServeConfig) -> Result<()> {
             })?;
         let addr = listener.local_addr()?;
         tokio::spawn(watch_model(
-            state.screener.clone(),
-            config.model_dir,
-            digest,
+            state.clone(),
+            ModelWatch {
+                dir: config.model_dir,
+                cache,
+                source,
+            },
             config.reload_every,
         ));
         println!("adscreen: listening on http://{addr}");
@@ -158,43 +168,87 @@ pub fn serve(store: Box<dyn Backend>, config: ServeConfig) -> Result<()> {
     })
 }
 
+/// Where the running model came from: what is compared to tell that a newer one exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ModelSource {
+    /// Promoted through the store (digest of its manifest).
+    Store(String),
+    /// The bundle directory (digest of its manifest).
+    Dir(PathBuf, String),
+}
+
+impl std::fmt::Display for ModelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelSource::Store(d) => write!(f, "the store (promoted, manifest {})", &d[..12]),
+            ModelSource::Dir(p, _) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// What the model watcher compares against.
+struct ModelWatch {
+    dir: PathBuf,
+    cache: PathBuf,
+    source: ModelSource,
+}
+
+/// The model to run: the latest promoted through the store (written to `cache`), else the
+/// bundle directory. Returns where it came from and the directory to load.
+fn locate_model(store: &dyn Backend, dir: &Path, cache: &Path) -> Result<(ModelSource, PathBuf)> {
+    match store.promoted_model()? {
+        Some(m) => {
+            let local = materialize(store, &m, cache)?;
+            Ok((ModelSource::Store(m.digest), local))
+        }
+        None => Ok((
+            ModelSource::Dir(dir.to_path_buf(), manifest_digest(dir)?),
+            dir.to_path_buf(),
+        )),
+    }
+}
+
 /// The SHA-256 of a bundle's manifest: it names every other file's digest, so it changes
 /// whenever the model does.
-fn manifest_digest(dir: &std::path::Path) -> Result<String> {
+fn manifest_digest(dir: &Path) -> Result<String> {
     let bytes = std::fs::read(dir.join("manifest.json"))
         .with_context(|| format!("cannot read {}/manifest.json", dir.display()))?;
     Ok(sha256_hex(&bytes))
 }
 
-/// Reloads the model whenever its manifest changes; a bundle that fails to load (checksums,
-/// half-copied) is reported and the model in use kept.
-async fn watch_model(
-    screener: Arc<RwLock<Arc<Screener>>>,
-    dir: PathBuf,
-    mut digest: String,
-    every: Duration,
-) {
+/// Reloads the model whenever a newer one is promoted through the store, or the bundle
+/// directory's manifest changes; a bundle that fails to load (checksums, half-copied) is
+/// reported and the model in use kept.
+async fn watch_model(state: AppState, mut watch: ModelWatch, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
-        let Ok(now) = manifest_digest(&dir) else {
+        let (store, dir, cache) = (state.store.clone(), watch.dir.clone(), watch.cache.clone());
+        let found = tokio::task::spawn_blocking(move || {
+            let located = {
+                let guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                locate_model(guard.as_ref(), &dir, &cache)?
+            };
+            Ok::<_, anyhow::Error>(located)
+        })
+        .await;
+        let Ok(Ok((source, path))) = found else {
             continue;
         };
-        if now == digest {
+        if source == watch.source {
             continue;
         }
-        let d = dir.clone();
-        match tokio::task::spawn_blocking(move || Model::load(Some(&d))).await {
+        let p = path.clone();
+        match tokio::task::spawn_blocking(move || Model::load(Some(&p))).await {
             Ok(Ok(model)) => {
                 eprintln!(
-                    "adscreen: model {} loaded from {}",
-                    model.manifest.model_version,
-                    dir.display()
+                    "adscreen: model {} loaded from {source}",
+                    model.manifest.model_version
                 );
-                *screener.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Screener {
+                *state.screener.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Screener {
                     model,
                     office: None,
                 });
-                digest = now;
+                watch.source = source;
             }
             Ok(Err(e)) => eprintln!("adscreen: keeping the current model: {e:#}"),
             Err(e) => eprintln!("adscreen: keeping the current model: {e}"),
