@@ -1,21 +1,10 @@
 //! `adscreen submit` and `adscreen queue`: storage, deduplication, filters, triage and its record.
 
 mod common;
-use common::{data, run};
+use common::{data, run, TestStore};
 
-struct Db {
-    _dir: tempfile::TempDir,
-    path: String,
-}
-
-fn db() -> Db {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db").to_string_lossy().into_owned();
-    Db { _dir: dir, path }
-}
-
-fn queue_ids(db: &Db, filters: &[&str]) -> Vec<i64> {
-    let mut args = vec!["queue", "list", "--json", "--db", &db.path];
+fn queue_ids(db: &TestStore, filters: &[&str]) -> Vec<i64> {
+    let mut args = vec!["queue", "list", "--json", "--db", &db.url];
     args.extend_from_slice(filters);
     let r = run(&args);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -25,16 +14,14 @@ fn queue_ids(db: &Db, filters: &[&str]) -> Vec<i64> {
         .collect()
 }
 
-#[test]
-fn submit_stores_every_ad_once_and_queues_the_flagged() {
-    let db = db();
+fn submit_stores_every_ad_once_and_queues_the_flagged(db: TestStore) {
     let r = run(&[
         "submit",
         &data("ads.jsonl"),
         "--office",
         "Mexico City",
         "--db",
-        &db.path,
+        &db.url,
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -50,7 +37,7 @@ fn submit_stores_every_ad_once_and_queues_the_flagged() {
     ] {
         assert!(r.stdout.contains(lang), "{}", r.stdout);
     }
-    let again = run(&["submit", &data("ads.jsonl"), "--db", &db.path]);
+    let again = run(&["submit", &data("ads.jsonl"), "--db", &db.url]);
     assert!(
         again.stdout.contains("stored 0 (already stored 8)"),
         "{}",
@@ -59,10 +46,8 @@ fn submit_stores_every_ad_once_and_queues_the_flagged() {
     assert_eq!(queue_ids(&db, &[]).len(), 4);
 }
 
-#[test]
-fn submit_keeps_valid_records_of_a_file_with_bad_ones() {
-    let db = db();
-    let r = run(&["submit", &data("ads.csv"), "--db", &db.path]);
+fn submit_keeps_valid_records_of_a_file_with_bad_ones(db: TestStore) {
+    let r = run(&["submit", &data("ads.csv"), "--db", &db.url]);
     assert_eq!(r.code, 3);
     assert!(
         r.stdout.contains("read 4, rejected 1, stored 3"),
@@ -72,18 +57,16 @@ fn submit_keeps_valid_records_of_a_file_with_bad_ones() {
     assert!(r.stderr.contains("ads.csv:4:"), "{}", r.stderr);
 }
 
-#[test]
-fn queue_lists_by_score_with_filters() {
-    let db = db();
+fn queue_lists_by_score_with_filters(db: TestStore) {
     run(&[
         "submit",
         &data("ads.jsonl"),
         "--office",
         "Lagos",
         "--db",
-        &db.path,
+        &db.url,
     ]);
-    let r = run(&["queue", "list", "--json", "--db", &db.path]);
+    let r = run(&["queue", "list", "--json", "--db", &db.url]);
     let scores: Vec<f64> = r
         .json_lines()
         .iter()
@@ -97,7 +80,7 @@ fn queue_lists_by_score_with_filters() {
     assert_eq!(queue_ids(&db, &["--min-score", "1.01"]).len(), 0);
     let travel = queue_ids(&db, &["--indicator", "travel_arranged"]);
     assert!(!travel.is_empty() && travel.len() <= 4, "{travel:?}");
-    let table = run(&["queue", "list", "--db", &db.path]);
+    let table = run(&["queue", "list", "--db", &db.url]);
     assert!(
         table.stdout.lines().next().unwrap().contains("SCORE"),
         "{}",
@@ -105,10 +88,8 @@ fn queue_lists_by_score_with_filters() {
     );
 }
 
-#[test]
-fn triage_moves_states_and_records_who_when_and_why() {
-    let db = db();
-    run(&["submit", &data("ads.jsonl"), "--db", &db.path]);
+fn triage_moves_states_and_records_who_when_and_why(db: TestStore) {
+    run(&["submit", &data("ads.jsonl"), "--db", &db.url]);
     let ids = queue_ids(&db, &[]);
     let (a, b) = (ids[0].to_string(), ids[1].to_string());
     let r = run(&[
@@ -123,7 +104,7 @@ fn triage_moves_states_and_records_who_when_and_why() {
         "--user",
         "ana",
         "--db",
-        &db.path,
+        &db.url,
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("status in_review"), "{}", r.stdout);
@@ -138,13 +119,13 @@ fn triage_moves_states_and_records_who_when_and_why() {
             "--reason",
             "same number as the March lure",
             "--db",
-            &db.path
+            &db.url
         ])
         .code,
         0
     );
-    assert_eq!(run(&["queue", "dismiss", &b, "--db", &db.path]).code, 0);
-    let refused = run(&["queue", "dismiss", &a, "--db", &db.path]);
+    assert_eq!(run(&["queue", "dismiss", &b, "--db", &db.url]).code, 0);
+    let refused = run(&["queue", "dismiss", &a, "--db", &db.url]);
     assert_eq!(refused.code, 1);
     assert!(
         refused.stderr.contains("is escalated"),
@@ -152,7 +133,7 @@ fn triage_moves_states_and_records_who_when_and_why() {
         refused.stderr
     );
 
-    let shown = run(&["queue", "show", &a, "--json", "--db", &db.path]);
+    let shown = run(&["queue", "show", &a, "--json", "--db", &db.url]);
     let ad: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
     assert_eq!(ad["status"], "escalated");
     assert_eq!(ad["label"]["suspicious"], true);
@@ -207,12 +188,10 @@ fn triage_moves_states_and_records_who_when_and_why() {
         .all(|e| e["at"].as_str().unwrap().ends_with('Z')));
 }
 
-#[test]
-fn show_marks_evidence_in_the_text() {
-    let db = db();
-    run(&["submit", &data("ads.jsonl"), "--db", &db.path]);
+fn show_marks_evidence_in_the_text(db: TestStore) {
+    run(&["submit", &data("ads.jsonl"), "--db", &db.url]);
     let id = queue_ids(&db, &[])[0].to_string();
-    let r = run(&["queue", "show", &id, "--db", &db.path]);
+    let r = run(&["queue", "show", &id, "--db", &db.url]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     common::assert_shows(
         &r.stdout,
@@ -229,13 +208,20 @@ fn show_marks_evidence_in_the_text() {
     );
 }
 
-#[test]
-fn unknown_ids_and_wrong_states_get_clear_errors() {
-    let db = db();
-    run(&["submit", &data("ads.jsonl"), "--db", &db.path]);
-    let r = run(&["queue", "show", "999", "--db", &db.path]);
+fn unknown_ids_and_wrong_states_get_clear_errors(db: TestStore) {
+    run(&["submit", &data("ads.jsonl"), "--db", &db.url]);
+    let r = run(&["queue", "show", "999", "--db", &db.url]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("no ad with id 999"), "{}", r.stderr);
-    let r = run(&["queue", "label", "1", "--db", &db.path]);
+    let r = run(&["queue", "label", "1", "--db", &db.url]);
     assert_eq!(r.code, 2, "clap requires --suspicious or --benign");
 }
+
+on_both_stores!(
+    submit_stores_every_ad_once_and_queues_the_flagged,
+    submit_keeps_valid_records_of_a_file_with_bad_ones,
+    queue_lists_by_score_with_filters,
+    triage_moves_states_and_records_who_when_and_why,
+    show_marks_evidence_in_the_text,
+    unknown_ids_and_wrong_states_get_clear_errors,
+);

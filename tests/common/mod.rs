@@ -71,6 +71,77 @@ pub fn run_stdin(args: &[&str], input: &[u8]) -> Run {
     finish(child.wait_with_output().unwrap())
 }
 
+/// A fresh store for one test: a SQLite file, or a scratch PostgreSQL database (dropped with
+/// this value) when the test runs on both back ends.
+pub struct TestStore {
+    /// The `--db` value.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    _scratch: Option<adscreen::db::scratch::ScratchDatabase>,
+}
+
+impl TestStore {
+    /// A new SQLite file in `dir`.
+    pub fn sqlite(dir: &Path) -> TestStore {
+        TestStore {
+            url: dir.join("store.db").to_string_lossy().into_owned(),
+            _dir: None,
+            _scratch: None,
+        }
+    }
+
+    /// A new SQLite file in a directory of its own.
+    pub fn temp_sqlite() -> TestStore {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = TestStore::sqlite(dir.path());
+        store._dir = Some(dir);
+        store
+    }
+
+    /// A new PostgreSQL database, or `None` (after saying so) when `ADSCREEN_TEST_POSTGRES` is
+    /// unset.
+    pub fn postgres(test: &str) -> Option<TestStore> {
+        let scratch = adscreen::db::scratch::ScratchDatabase::from_env(test)?;
+        Some(TestStore {
+            url: scratch.url().to_string(),
+            _dir: None,
+            _scratch: Some(scratch),
+        })
+    }
+
+    /// The `--db` value.
+    pub fn arg(&self) -> String {
+        self.url.clone()
+    }
+
+    /// A connection, for checks the CLI does not show.
+    pub fn open(&self) -> Box<dyn adscreen::db::Db> {
+        adscreen::db::open(&adscreen::db::Location::parse(&self.url)).unwrap()
+    }
+}
+
+/// Runs each named check (a function taking a [`TestStore`]) as two tests: on SQLite, and on
+/// PostgreSQL when `ADSCREEN_TEST_POSTGRES` is set (else it prints SKIPPED and passes).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $check() {
+                super::$check($crate::common::TestStore::temp_sqlite());
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $check() {
+                if let Some(store) = $crate::common::TestStore::postgres(stringify!($check)) {
+                    super::$check(store);
+                }
+            })*
+        }
+    };
+}
+
 /// Asserts that `text` shows every one of `parts`.
 pub fn assert_shows(text: &str, parts: &[&str]) {
     for part in parts {
@@ -83,35 +154,53 @@ pub struct Server {
     child: std::process::Child,
     /// `http://127.0.0.1:PORT`
     pub base: String,
-    /// The store file.
+    /// The store (`--db` value).
     pub db: String,
     /// API tokens by user name: `admin`, `analyst`, `sub_mx` (Mexico City), `sub_mn` (Manila).
     pub tokens: std::collections::HashMap<String, String>,
-    _dir: tempfile::TempDir,
+    _store: std::sync::Arc<TestStore>,
 }
 
 /// The password every test user gets.
 pub const PASSWORD: &str = "correct horse battery";
 
 impl Server {
-    /// Creates the users, then starts the server with the shipped model (or `model`).
+    /// Creates the users, then starts the server on a new SQLite store with the shipped model
+    /// (or `model`).
     pub fn start(model: Option<&Path>) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("s.db").to_string_lossy().into_owned();
-        let mut tokens = std::collections::HashMap::new();
+        Server::start_on(std::sync::Arc::new(TestStore::temp_sqlite()), model)
+    }
+
+    /// Creates the users in `store`, then starts the server on it.
+    pub fn start_on(store: std::sync::Arc<TestStore>, model: Option<&Path>) -> Server {
+        Server::add_users(&store.url);
+        Server::start_another(store, model)
+    }
+
+    /// The test users, one per role, and their API tokens.
+    fn add_users(db: &str) {
         for (name, role, office) in [
             ("admin", "admin", None),
             ("analyst", "analyst", None),
             ("sub_mx", "submitter", Some("Mexico City")),
             ("sub_mn", "submitter", Some("Manila")),
         ] {
-            let mut args = vec!["users", "add", name, "--role", role, "--db", &db];
+            let mut args = vec!["users", "add", name, "--role", role, "--db", db];
             if let Some(o) = office {
                 args.extend(["--office", o]);
             }
             let r = run_stdin(&args, format!("{PASSWORD}\n").as_bytes());
             assert_eq!(r.code, 0, "{}", r.stderr);
+        }
+    }
+
+    /// Starts a server on a store whose users exist (a second server on a shared store).
+    pub fn start_another(store: std::sync::Arc<TestStore>, model: Option<&Path>) -> Server {
+        let db = store.url.clone();
+        let mut tokens = std::collections::HashMap::new();
+        for name in ["admin", "analyst", "sub_mx", "sub_mn"] {
             let t = run(&["users", "token", name, "--db", &db]);
+            assert_eq!(t.code, 0, "{}", t.stderr);
             tokens.insert(name.to_string(), t.stdout.trim().to_string());
         }
         let mut args = vec![
@@ -148,7 +237,7 @@ impl Server {
             base,
             db,
             tokens,
-            _dir: dir,
+            _store: store,
         }
     }
 
@@ -220,10 +309,11 @@ impl DemoStore {
 
     /// The store id of the ad submitted as `ext_id`.
     pub fn id(&self, ext_id: &str) -> String {
-        let conn = rusqlite::Connection::open(&self.path).unwrap();
-        conn.query_row("SELECT id FROM ads WHERE ext_id = ?1", [ext_id], |r| {
-            r.get::<_, i64>(0)
-        })
+        let db = adscreen::db::open(&adscreen::db::Location::parse(&self.path)).unwrap();
+        db.value::<i64>(
+            "SELECT id FROM ads WHERE ext_id = ?1",
+            &[adscreen::db::Value::from(ext_id)],
+        )
         .unwrap()
         .to_string()
     }
