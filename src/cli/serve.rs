@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::{DbOpts, ModelOpts};
+use adscreen::queue::SqlStore;
 use adscreen::server::{serve, ServeConfig};
 
 /// Arguments of `serve`.
@@ -30,8 +31,10 @@ pub struct Args {
 /// Runs `serve`.
 pub fn run(a: Args) -> Result<ExitCode> {
     let store = a.db.open()?;
+    let location = a.db.location();
     serve(
         Box::new(store),
+        Box::new(move || Ok(Box::new(SqlStore::open(&location)?))),
         ServeConfig {
             addr: a.addr,
             model_dir: a.model.dir(),

@@ -7,8 +7,8 @@
 //! - [`page`] — the login page and the triage page (embedded HTML, CSS and JS; no CDN).
 //! - [`error`] — every failure as `{"error": "…"}` with the right status.
 //!
-//! The store is used from blocking threads behind one lock (SQLite serializes writers anyway;
-//! several servers share a PostgreSQL store). The model runs from the latest one promoted
+//! The store is used from blocking threads through a few connections ([`StorePool`]; several
+//! servers may share a PostgreSQL store). The model runs from the latest one promoted
 //! through the store (every server sharing it picks it up), else from the bundle directory; it
 //! is swapped in place when either changes, without restarting.
 
@@ -17,10 +17,11 @@ mod auth;
 mod downloads;
 mod error;
 mod page;
+mod pool;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -37,6 +38,7 @@ use crate::report::Reports;
 use crate::Screener;
 
 pub use error::ApiError;
+pub use pool::{Opener, StorePool};
 
 /// The largest request body accepted: a batch of print ads is far smaller.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -61,7 +63,7 @@ pub struct ServeConfig {
 /// The state every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    store: Arc<Mutex<Box<dyn Backend>>>,
+    store: Arc<StorePool>,
     screener: Arc<RwLock<Arc<Screener>>>,
     secure_cookies: bool,
 }
@@ -73,13 +75,10 @@ impl AppState {
         f: impl FnOnce(&mut dyn Backend) -> Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-            f(guard.as_mut())
-        })
-        .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("store task failed: {e}")))?
-        .map_err(ApiError::from_store)
+        tokio::task::spawn_blocking(move || store.with(f))
+            .await
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("store task failed: {e}")))?
+            .map_err(ApiError::from_store)
     }
 
     /// The model in use now.
@@ -123,8 +122,12 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
     res
 }
 
+/// Store connections per server: enough for a report to run beside triage.
+const POOL_SIZE: usize = 4;
+
 /// Serves until interrupted (Ctrl-C or SIGTERM). Prints `listening on http://ADDR` once bound.
-pub fn serve(store: Box<dyn Backend>, config: ServeConfig) -> Result<()> {
+/// `store` is open; `open` opens more connections to it.
+pub fn serve(store: Box<dyn Backend>, open: Opener, config: ServeConfig) -> Result<()> {
     let cache = default_cache();
     let (source, dir) = locate_model(store.as_ref(), &config.model_dir, &cache)?;
     let model = Model::load(Some(&dir))?;
@@ -133,7 +136,7 @@ pub fn serve(store: Box<dyn Backend>, config: ServeConfig) -> Result<()> {
         model.manifest.model_version, source
     );
     let state = AppState {
-        store: Arc::new(Mutex::new(store)),
+        store: Arc::new(StorePool::new(store, open, POOL_SIZE)),
         screener: Arc::new(RwLock::new(Arc::new(Screener {
             model,
             office: None,
@@ -223,14 +226,9 @@ async fn watch_model(state: AppState, mut watch: ModelWatch, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         let (store, dir, cache) = (state.store.clone(), watch.dir.clone(), watch.cache.clone());
-        let found = tokio::task::spawn_blocking(move || {
-            let located = {
-                let guard = store.lock().unwrap_or_else(|p| p.into_inner());
-                locate_model(guard.as_ref(), &dir, &cache)?
-            };
-            Ok::<_, anyhow::Error>(located)
-        })
-        .await;
+        let found =
+            tokio::task::spawn_blocking(move || store.with(|s| locate_model(s, &dir, &cache)))
+                .await;
         let Ok(Ok((source, path))) = found else {
             continue;
         };
