@@ -6,6 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use adscreen::db::scratch::ScratchDatabase;
+use adscreen::db::{Db, Location};
+
 /// The result of one run of the binary.
 pub struct Run {
     pub code: i32,
@@ -188,26 +191,79 @@ impl Drop for Server {
     }
 }
 
-/// A temporary SQLite store holding `corpora/demo/ads.jsonl` (16 ads, 8 flagged), submitted with
-/// the CLI. The directory goes away when the value is dropped.
+/// A store for one test, on either engine: a SQLite file, or a scratch PostgreSQL database
+/// (dropped with the value).
+pub enum TestStore {
+    /// The file.
+    Sqlite(PathBuf),
+    /// The database.
+    Postgres(ScratchDatabase),
+}
+
+impl TestStore {
+    /// A SQLite store in `dir` (the file `store.db`, created on first use).
+    pub fn sqlite(dir: &Path) -> TestStore {
+        TestStore::Sqlite(dir.join("store.db"))
+    }
+
+    /// A fresh PostgreSQL store for `test_name`, or `None` (the test says it skips) when
+    /// `ADSCREEN_TEST_POSTGRES` is unset.
+    pub fn postgres(test_name: &str) -> Option<TestStore> {
+        ScratchDatabase::from_env(test_name).map(TestStore::Postgres)
+    }
+
+    /// The `--db` value that names this store.
+    pub fn arg(&self) -> String {
+        match self {
+            TestStore::Sqlite(path) => path.to_string_lossy().into_owned(),
+            TestStore::Postgres(db) => db.url().to_string(),
+        }
+    }
+
+    /// A connection to the store, for what the CLI cannot do (moving timestamps).
+    pub fn db(&self) -> Box<dyn Db> {
+        adscreen::db::open(&Location::parse(&self.arg())).unwrap()
+    }
+}
+
+/// A store for one test and a temporary directory for the files beside it (a second store, an
+/// export), both gone when the value is dropped.
 pub struct DemoStore {
     pub dir: tempfile::TempDir,
-    pub path: String,
+    pub store: TestStore,
 }
 
 impl DemoStore {
-    pub fn new() -> Self {
+    /// Empty stores for `test_name`, one per engine: a SQLite file and, when
+    /// `ADSCREEN_TEST_POSTGRES` is set, a PostgreSQL database. A test runs its checks on each.
+    pub fn on_each_engine(test_name: &str) -> Vec<DemoStore> {
+        let postgres = TestStore::postgres(test_name).map(|store| DemoStore {
+            dir: tempfile::tempdir().unwrap(),
+            store,
+        });
+        std::iter::once(DemoStore::sqlite())
+            .chain(postgres)
+            .collect()
+    }
+
+    /// An empty SQLite store, for the checks whose engine does not matter.
+    pub fn sqlite() -> DemoStore {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db").to_string_lossy().into_owned();
-        let r = run(&["submit", "corpora/demo/ads.jsonl", "--db", &path]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        DemoStore { dir, path }
+        let store = TestStore::sqlite(dir.path());
+        DemoStore { dir, store }
+    }
+
+    /// The store with `corpora/demo/ads.jsonl` (16 ads, 8 flagged) submitted with the CLI.
+    pub fn with_demo_ads(self) -> DemoStore {
+        self.run(&["submit", "corpora/demo/ads.jsonl"]);
+        self
     }
 
     /// Runs `adscreen ARGS --db <this store>`, which must succeed.
     pub fn run(&self, args: &[&str]) -> Run {
+        let db = self.store.arg();
         let mut all = args.to_vec();
-        all.extend(["--db", &self.path]);
+        all.extend(["--db", &db]);
         let r = run(&all);
         assert_eq!(r.code, 0, "adscreen {all:?}: {}", r.stderr);
         r
@@ -220,11 +276,14 @@ impl DemoStore {
 
     /// The store id of the ad submitted as `ext_id`.
     pub fn id(&self, ext_id: &str) -> String {
-        let conn = rusqlite::Connection::open(&self.path).unwrap();
-        conn.query_row("SELECT id FROM ads WHERE ext_id = ?1", [ext_id], |r| {
-            r.get::<_, i64>(0)
-        })
-        .unwrap()
-        .to_string()
+        let id: i64 = self
+            .store
+            .db()
+            .value(
+                "SELECT id FROM ads WHERE ext_id = ?1",
+                adscreen::params![ext_id],
+            )
+            .unwrap();
+        id.to_string()
     }
 }
