@@ -3,7 +3,9 @@
 //! (2025–2026) from 12 offices of skewed size, each with its language and 5 publications; 8% of
 //! ads flagged; of the flagged, 30% still new, 20% labelled (in review), 15% escalated, 35%
 //! dismissed, decided 1–500 hours after submission. Each ad's `scored` JSON is a real `adscreen
-//! score` output of one of the demo ads (1.7 KB on average), so rows have their real size.
+//! score` output of one of the demo ads (1.7 KB on average), so rows have their real size. The
+//! report reads the store through the same `Db` layer as on PostgreSQL; the generator's bulk
+//! `INSERT … SELECT` is SQLite's own SQL (a recursive series, `strftime`, `json_object`).
 //!
 //! `cargo bench --bench report`
 
@@ -11,11 +13,12 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
+use adscreen::db::Db;
 use adscreen::ingest::AdRecord;
 use adscreen::model::Model;
 use adscreen::queue::SqlStore;
 use adscreen::report::{Format, Period, Report};
-use adscreen::Screener;
+use adscreen::{params, Screener};
 
 const ADS: i64 = 1_000_000;
 
@@ -60,19 +63,15 @@ fn store() -> SqlStore {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("store.db");
     let store = SqlStore::open(&adscreen::db::Location::Sqlite(path.clone())).unwrap();
-    let conn = store.conn();
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM ads", [], |r| r.get(0))
-        .unwrap();
-    if n == ADS {
+    if ads(store.db()) == ADS {
         return store;
     }
     drop(store);
     std::fs::remove_file(&path).unwrap();
     let store = SqlStore::open(&adscreen::db::Location::Sqlite(path.clone())).unwrap();
-    let conn = store.conn();
+    let db = store.db();
     let started = std::time::Instant::now();
-    conn.execute_batch(
+    db.script(
         "CREATE TEMP TABLE offices (k INTEGER PRIMARY KEY, name TEXT, lang TEXT, lo INTEGER, hi INTEGER);
          CREATE TEMP TABLE templates (flagged INTEGER, k INTEGER, scored TEXT, PRIMARY KEY (flagged, k));",
     )
@@ -81,30 +80,30 @@ fn store() -> SqlStore {
     let mut lo = 0;
     for (k, (name, lang, weight)) in (0i64..).zip(OFFICES.iter()) {
         let hi = lo + weight * 1000 / total;
-        conn.execute(
+        db.execute(
             "INSERT INTO offices VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![k, name, lang, lo, hi],
+            params![k, *name, *lang, lo, hi],
         )
         .unwrap();
         lo = hi;
     }
-    conn.execute(
+    db.execute(
         "UPDATE offices SET hi = 1000 WHERE k = ?1",
-        [OFFICES.len() as i64 - 1],
+        params![OFFICES.len() as i64 - 1],
     )
     .unwrap();
     let mut counts = [0i64, 0];
     for (flagged, scored) in scored_templates() {
         let k = counts[flagged as usize];
         counts[flagged as usize] += 1;
-        conn.execute(
+        db.execute(
             "INSERT INTO templates VALUES (?1, ?2, ?3)",
-            rusqlite::params![flagged, k, scored],
+            params![flagged, k, scored],
         )
         .unwrap();
     }
     // h1..h4 are deterministic pseudo-random numbers in 0..1000 derived from the ad number.
-    conn.execute_batch(&format!(
+    db.script(&format!(
         "BEGIN;
          CREATE TEMP TABLE gen AS
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ADS})
@@ -125,13 +124,13 @@ fn store() -> SqlStore {
          FROM gen g
          JOIN offices o ON (g.h1 * g.h1 / 1000) >= o.lo AND (g.h1 * g.h1 / 1000) < o.hi
          JOIN templates t ON t.flagged = (g.h2 < 80) AND t.k = g.i % 8;
-         INSERT INTO events (ad_id, at, user, action, from_status, to_status)
+         INSERT INTO events (ad_id, at, \"user\", action, from_status, to_status)
          SELECT id, submitted_at, 'bench', 'submitted', NULL, CASE WHEN flagged THEN 'new' END FROM ads;
-         INSERT INTO events (ad_id, at, user, action, from_status, to_status, label)
+         INSERT INTO events (ad_id, at, \"user\", action, from_status, to_status, label)
          SELECT a.id, strftime('%Y-%m-%dT%H:%M:%fZ', g.t + 3600 * (1 + g.h3 / 2), 'unixepoch'), 'bench', 'label',
                 'new', 'in_review', json_object('suspicious', json(CASE WHEN g.h3 % 3 = 0 THEN 'true' ELSE 'false' END), 'indicators', json('[]'))
          FROM ads a JOIN gen g ON g.i = a.id WHERE a.status = 'in_review';
-         INSERT INTO events (ad_id, at, user, action, from_status, to_status)
+         INSERT INTO events (ad_id, at, \"user\", action, from_status, to_status)
          SELECT a.id, strftime('%Y-%m-%dT%H:%M:%fZ', g.t + 3600 * (1 + g.h3 / 2), 'unixepoch'), 'bench',
                 CASE a.status WHEN 'escalated' THEN 'escalate' ELSE 'dismiss' END, 'new', a.status
          FROM ads a JOIN gen g ON g.i = a.id WHERE a.status IN ('escalated', 'dismissed');
@@ -139,10 +138,7 @@ fn store() -> SqlStore {
          ANALYZE;"
     ))
     .unwrap();
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM ads", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, ADS);
+    assert_eq!(ads(db), ADS);
     eprintln!(
         "generated {ADS} ads in {:.0?} into {}",
         started.elapsed(),
@@ -151,9 +147,14 @@ fn store() -> SqlStore {
     store
 }
 
+/// How many ads the store holds.
+fn ads(db: &dyn Db) -> i64 {
+    db.value("SELECT count(*) FROM ads", &[]).unwrap()
+}
+
 fn report(c: &mut Criterion) {
     let store = store();
-    let conn = store.conn();
+    let db = store.db();
     let quarter: Period = "2026Q2".parse().unwrap();
     let everything =
         Period::from_dates("2025-01-01".parse().unwrap(), "2026-12-31".parse().unwrap()).unwrap();
@@ -181,7 +182,7 @@ fn report(c: &mut Criterion) {
     for (name, period, office, format) in cases {
         g.bench_function(name, |b| {
             b.iter(|| {
-                let report = Report::compute(conn, period, office).unwrap();
+                let report = Report::compute(db, period, office).unwrap();
                 report.render(format).unwrap().len()
             })
         });

@@ -343,23 +343,18 @@ fn an_office_store_copied_into_postgres_keeps_every_row_and_goes_on_working() {
     let Some(target) = TestStore::postgres("copy from SQLite") else {
         return;
     };
-    let office = common::DemoStore::new();
+    let office = common::DemoStore::sqlite().with_demo_ads();
+    let office_db = office.store.arg();
     let id = office.id("demo-01");
     office.run(&["queue", "label", &id, "--suspicious", "--user", "ana"]);
     let r = run_stdin(
         &[
-            "users",
-            "add",
-            "ana",
-            "--role",
-            "analyst",
-            "--db",
-            &office.path,
+            "users", "add", "ana", "--role", "analyst", "--db", &office_db,
         ],
         format!("{PASSWORD}\n").as_bytes(),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let from = format!("sqlite:{}", office.path);
+    let from = format!("sqlite:{office_db}");
     let r = run(&["copy", "--from", &from, "--to", &target.url]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(
@@ -381,7 +376,7 @@ fn an_office_store_copied_into_postgres_keeps_every_row_and_goes_on_working() {
             assert_eq!(r.code, 0, "{a:?}: {}", r.stderr);
             r.stdout
         };
-        assert_eq!(on(&office.path), on(&target.url), "{args:?}");
+        assert_eq!(on(&office_db), on(&target.url), "{args:?}");
     }
     // A second copy into the same database is refused; the shared store takes new ads with
     // fresh ids.

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
+use adscreen::params;
 use common::{run, DemoStore};
 use serde_json::Value;
 
@@ -39,14 +40,14 @@ fn scored_demo() -> BTreeMap<String, (bool, Vec<String>)> {
         .collect()
 }
 
-/// The demo store, triaged, with its timestamps set:
+/// `store` with the demo ads, triaged, and its timestamps set:
 /// - demo-01: labelled suspicious 10 h after submission, escalated at 20 h;
 /// - demo-03: dismissed at 30 h;
 /// - demo-05: labelled benign at 2 h (stays in review: open, decided, not confirmed);
 /// - demo-07: escalated on 2027-04-10, after the quarter (so open in the 2027Q1 report);
 /// - demo-13 (previous quarter): escalated at 5 h.
-fn triaged_store() -> DemoStore {
-    let store = DemoStore::new();
+fn triaged(store: DemoStore) -> DemoStore {
+    let store = store.with_demo_ads();
     let id = |ext: &str| store.id(ext);
     store.run(&[
         "queue",
@@ -85,15 +86,15 @@ fn triaged_store() -> DemoStore {
         "--reason",
         "lead",
     ]);
-    let conn = rusqlite::Connection::open(&store.path).unwrap();
-    conn.execute(
+    let db = store.store.open();
+    db.execute(
         "UPDATE ads SET submitted_at = CASE WHEN ext_id <= 'demo-12' THEN ?1 ELSE ?2 END",
-        [Q1, Q4],
+        params![Q1, Q4],
     )
     .unwrap();
-    conn.execute(
+    db.execute(
         "UPDATE events SET at = (SELECT submitted_at FROM ads WHERE ads.id = events.ad_id)",
-        [],
+        &[],
     )
     .unwrap();
     let moves = [
@@ -105,10 +106,10 @@ fn triaged_store() -> DemoStore {
         ("demo-13", "escalate", "2026-11-01T05:00:00.000Z"),
     ];
     for (ext, action, at) in moves {
-        let n = conn
+        let n = db
             .execute(
                 "UPDATE events SET at = ?3 WHERE action = ?2 AND ad_id = (SELECT id FROM ads WHERE ext_id = ?1)",
-                [ext, action, at],
+                params![ext, action, at],
             )
             .unwrap();
         assert_eq!(n, 1, "{ext} {action}");
@@ -148,157 +149,158 @@ fn row<'a>(report: &'a Value, table: &str, key: &str) -> &'a Value {
 
 #[test]
 fn report_figures_match_the_known_store() {
-    let store = triaged_store();
-    let scored = scored_demo();
-    let flagged = |range: std::ops::RangeInclusive<u32>| {
-        range.filter(|n| scored[&format!("demo-{n:02}")].0).count() as i64
-    };
-    // Every demo ad this test triages must be flagged, or the expectations below do not hold.
-    for ext in ["demo-01", "demo-03", "demo-05", "demo-07", "demo-13"] {
-        assert!(
-            scored[ext].0,
-            "{ext} is no longer flagged by the shipped model"
+    for store in DemoStore::on_each_engine("report_figures_match_the_known_store") {
+        let store = triaged(store);
+        let scored = scored_demo();
+        let flagged = |range: std::ops::RangeInclusive<u32>| {
+            range.filter(|n| scored[&format!("demo-{n:02}")].0).count() as i64
+        };
+        // Every demo ad this test triages must be flagged, or the expectations below do not hold.
+        for ext in ["demo-01", "demo-03", "demo-05", "demo-07", "demo-13"] {
+            assert!(
+                scored[ext].0,
+                "{ext} is no longer flagged by the shipped model"
+            );
+        }
+        let q1_flagged = flagged(1..=12);
+        let report = report_json(&store, &["--period", "2027Q1"]);
+        assert_eq!(report["period"]["label"], "2027Q1");
+        assert_eq!(report["previous_period"]["label"], "2026Q4");
+
+        // Q1: 12 ads; escalated demo-01, dismissed demo-03; demo-07's escalation came after the
+        // quarter, so it is open; decided: 01, 03, 05; confirmed: 01.
+        let totals = &report["totals"];
+        assert_eq!(
+            counts(&totals["current"]),
+            [12, q1_flagged, 1, 1, q1_flagged - 2, 3, 1]
         );
+        assert_eq!(
+            counts(&totals["previous"]),
+            [4, flagged(13..=16), 1, 0, flagged(13..=16) - 1, 1, 1]
+        );
+        // Decisions after 10 h, 30 h and 2 h: the median is 10 h; the previous quarter's one is 5 h.
+        assert_eq!(
+            report["median_hours_to_decision"],
+            serde_json::json!([10.0, 5.0])
+        );
+
+        let mexico = row(&report, "by_office", "Mexico City");
+        assert_eq!(counts(&mexico["current"]), [2, 1, 1, 0, 0, 1, 1]);
+        let manila = row(&report, "by_office", "Manila");
+        assert_eq!(counts(&manila["current"]), [2, 1, 0, 0, 1, 1, 0]);
+        let moscow = row(&report, "by_office", "Moscow");
+        assert_eq!(counts(&moscow["current"]), [0; 7]);
+        assert_eq!(counts(&moscow["previous"]), [1, 1, 1, 0, 0, 1, 1]);
+        let es = row(&report, "by_lang", "es");
+        assert_eq!(
+            counts(&es["current"]),
+            [4, flagged(1..=4), 1, 1, flagged(1..=4) - 2, 2, 1]
+        );
+        let grafico = row(&report, "by_publication", "El Gráfico (clasificados)");
+        assert_eq!(counts(&grafico["current"]), [1, 1, 1, 0, 0, 1, 1]);
+        assert_eq!(
+            row(&report, "by_publication", "(none)")["current"]["submitted"],
+            9
+        );
+
+        // Indicators: the ads of the quarter on which the model flagged each one.
+        for ind in ["vague_employer", "travel_arranged", "document_irregularity"] {
+            let on: Vec<u32> = (1..=12)
+                .filter(|n| scored[&format!("demo-{n:02}")].1.contains(&ind.to_string()))
+                .collect();
+            let r = row(&report, "by_indicator", ind);
+            assert_eq!(r["current"]["submitted"], on.len(), "{ind}");
+            let flagged_on = on
+                .iter()
+                .filter(|n| scored[&format!("demo-{n:02}")].0)
+                .count();
+            assert_eq!(r["current"]["flagged"], flagged_on, "{ind}");
+        }
+
+        // Queue size: at the start of Q1 one previous-quarter ad is open (demo-15; demo-13 was
+        // escalated); at its end the quarter's flagged ads add up, less demo-01 and demo-03.
+        let backlog = report["backlog"].as_array().unwrap();
+        assert_eq!(
+            backlog[0],
+            serde_json::json!({"at": "2027-01-01", "open": flagged(13..=16) - 1})
+        );
+        let last = backlog.last().unwrap();
+        assert_eq!(last["at"], "2027-04-01");
+        assert_eq!(last["open"], flagged(13..=16) - 1 + q1_flagged - 2);
+        assert_eq!(
+            report["trend_periods"],
+            serde_json::json!(["2026Q2", "2026Q3", "2026Q4", "2027Q1"])
+        );
+
+        // One office only.
+        let mexico_only = report_json(&store, &["--period", "2027Q1", "--office", "Mexico City"]);
+        assert_eq!(
+            counts(&mexico_only["totals"]["current"]),
+            [2, 1, 1, 0, 0, 1, 1]
+        );
+        assert_eq!(mexico_only["by_office"].as_array().unwrap().len(), 1);
     }
-    let q1_flagged = flagged(1..=12);
-    let report = report_json(&store, &["--period", "2027Q1"]);
-    assert_eq!(report["period"]["label"], "2027Q1");
-    assert_eq!(report["previous_period"]["label"], "2026Q4");
-
-    // Q1: 12 ads; escalated demo-01, dismissed demo-03; demo-07's escalation came after the
-    // quarter, so it is open; decided: 01, 03, 05; confirmed: 01.
-    let totals = &report["totals"];
-    assert_eq!(
-        counts(&totals["current"]),
-        [12, q1_flagged, 1, 1, q1_flagged - 2, 3, 1]
-    );
-    assert_eq!(
-        counts(&totals["previous"]),
-        [4, flagged(13..=16), 1, 0, flagged(13..=16) - 1, 1, 1]
-    );
-    // Decisions after 10 h, 30 h and 2 h: the median is 10 h; the previous quarter's one is 5 h.
-    assert_eq!(
-        report["median_hours_to_decision"],
-        serde_json::json!([10.0, 5.0])
-    );
-
-    let mexico = row(&report, "by_office", "Mexico City");
-    assert_eq!(counts(&mexico["current"]), [2, 1, 1, 0, 0, 1, 1]);
-    let manila = row(&report, "by_office", "Manila");
-    assert_eq!(counts(&manila["current"]), [2, 1, 0, 0, 1, 1, 0]);
-    let moscow = row(&report, "by_office", "Moscow");
-    assert_eq!(counts(&moscow["current"]), [0; 7]);
-    assert_eq!(counts(&moscow["previous"]), [1, 1, 1, 0, 0, 1, 1]);
-    let es = row(&report, "by_lang", "es");
-    assert_eq!(
-        counts(&es["current"]),
-        [4, flagged(1..=4), 1, 1, flagged(1..=4) - 2, 2, 1]
-    );
-    let grafico = row(&report, "by_publication", "El Gráfico (clasificados)");
-    assert_eq!(counts(&grafico["current"]), [1, 1, 1, 0, 0, 1, 1]);
-    assert_eq!(
-        row(&report, "by_publication", "(none)")["current"]["submitted"],
-        9
-    );
-
-    // Indicators: the ads of the quarter on which the model flagged each one.
-    for ind in ["vague_employer", "travel_arranged", "document_irregularity"] {
-        let on: Vec<u32> = (1..=12)
-            .filter(|n| scored[&format!("demo-{n:02}")].1.contains(&ind.to_string()))
-            .collect();
-        let r = row(&report, "by_indicator", ind);
-        assert_eq!(r["current"]["submitted"], on.len(), "{ind}");
-        let flagged_on = on
-            .iter()
-            .filter(|n| scored[&format!("demo-{n:02}")].0)
-            .count();
-        assert_eq!(r["current"]["flagged"], flagged_on, "{ind}");
-    }
-
-    // Queue size: at the start of Q1 one previous-quarter ad is open (demo-15; demo-13 was
-    // escalated); at its end the quarter's flagged ads add up, less demo-01 and demo-03.
-    let backlog = report["backlog"].as_array().unwrap();
-    assert_eq!(
-        backlog[0],
-        serde_json::json!({"at": "2027-01-01", "open": flagged(13..=16) - 1})
-    );
-    let last = backlog.last().unwrap();
-    assert_eq!(last["at"], "2027-04-01");
-    assert_eq!(last["open"], flagged(13..=16) - 1 + q1_flagged - 2);
-    assert_eq!(
-        report["trend_periods"],
-        serde_json::json!(["2026Q2", "2026Q3", "2026Q4", "2027Q1"])
-    );
-
-    // One office only.
-    let mexico_only = report_json(&store, &["--period", "2027Q1", "--office", "Mexico City"]);
-    assert_eq!(
-        counts(&mexico_only["totals"]["current"]),
-        [2, 1, 1, 0, 0, 1, 1]
-    );
-    assert_eq!(mexico_only["by_office"].as_array().unwrap().len(), 1);
 }
 
 #[test]
 fn markdown_and_csv_carry_the_same_figures() {
-    let store = triaged_store();
-    let json = report_json(&store, &["--from", "2027-01-01", "--to", "2027-03-31"]);
-    let csv = store
-        .run(&["report", "--period", "2027-01..2027-03", "--format", "csv"])
-        .stdout;
-    let md = store.run(&["report", "--period", "2027Q1"]).stdout;
+    for store in DemoStore::on_each_engine("markdown_and_csv_carry_the_same_figures") {
+        let store = triaged(store);
+        let json = report_json(&store, &["--from", "2027-01-01", "--to", "2027-03-31"]);
+        let csv = store
+            .run(&["report", "--period", "2027-01..2027-03", "--format", "csv"])
+            .stdout;
+        let md = store.run(&["report", "--period", "2027Q1"]).stdout;
 
-    let mut rows = csv::Reader::from_reader(csv.as_bytes());
-    let figures: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
-    let find = |section: &str, key: &str, metric: &str| {
-        figures
+        let mut rows = csv::Reader::from_reader(csv.as_bytes());
+        let figures: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+        let find = |section: &str, key: &str, metric: &str| {
+            figures
+                .iter()
+                .find(|r| &r[2] == section && &r[3] == key && &r[4] == metric)
+                .unwrap_or_else(|| panic!("no CSV figure {section}/{key}/{metric}"))
+                .clone()
+        };
+        let submitted = find("Summary", "all", "submitted");
+        assert_eq!(
+            (&submitted[0], &submitted[5], &submitted[6], &submitted[7]),
+            ("2027Q1", "12", "4", "8")
+        );
+        let precision = find("Summary", "all", "precision");
+        assert_eq!(precision[5].parse::<f64>().unwrap(), 1.0 / 3.0);
+        assert_eq!(&find("Summary", "all", "median time to decision")[5], "10");
+        let manila = &json["by_office"]
+            .as_array()
+            .unwrap()
             .iter()
-            .find(|r| &r[2] == section && &r[3] == key && &r[4] == metric)
-            .unwrap_or_else(|| panic!("no CSV figure {section}/{key}/{metric}"))
-            .clone()
-    };
-    let submitted = find("Summary", "all", "submitted");
-    assert_eq!(
-        (&submitted[0], &submitted[5], &submitted[6], &submitted[7]),
-        ("2027Q1", "12", "4", "8")
-    );
-    let precision = find("Summary", "all", "precision");
-    assert_eq!(precision[5].parse::<f64>().unwrap(), 1.0 / 3.0);
-    assert_eq!(&find("Summary", "all", "median time to decision")[5], "10");
-    let manila = &json["by_office"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["key"] == "Manila")
-        .unwrap()["current"];
-    assert_eq!(
-        &find("By office", "Manila", "open")[5],
-        manila["open"].to_string()
-    );
+            .find(|r| r["key"] == "Manila")
+            .unwrap()["current"];
+        assert_eq!(
+            &find("By office", "Manila", "open")[5],
+            manila["open"].to_string()
+        );
 
-    assert!(
-        md.starts_with("# adscreen report 2027Q1 (compared with 2026Q4)"),
-        "{md}"
-    );
-    common::assert_shows(
-        &md,
-        &[
-            "| all | 12 (+8) |",
-            "| 33.3% (-66.7 pp) | 10.0 h (+5.0 h) |",
-            "| Mexico City | 2 (+2) | 1 (+1) | 50.0% | 1 (+1) | 0 (+0) | 0 (+0) | 100.0% |",
-            "## By indicator (flagged by the model)",
-        ],
-    );
+        assert!(
+            md.starts_with("# adscreen report 2027Q1 (compared with 2026Q4)"),
+            "{md}"
+        );
+        common::assert_shows(
+            &md,
+            &[
+                "| all | 12 (+8) |",
+                "| 33.3% (-66.7 pp) | 10.0 h (+5.0 h) |",
+                "| Mexico City | 2 (+2) | 1 (+1) | 50.0% | 1 (+1) | 0 (+0) | 0 (+0) | 100.0% |",
+                "## By indicator (flagged by the model)",
+            ],
+        );
+    }
 }
 
-/// A store of tests/data/network-ads.jsonl (the newspaper's switchboard stop-listed, as in
+/// `store` with tests/data/network-ads.jsonl (the newspaper's switchboard stop-listed, as in
 /// tests/network.rs): networks 5 (ru-nanny, ru-models, ru-farm: one Telegram handle), 1 (the
 /// es/en translation pair: one WhatsApp number) and 3 (the Chinese re-post), the other five ads
 /// alone. All are moved into 2027Q1 but ru-farm (Saint Petersburg), moved into 2026Q4.
-fn network_store() -> DemoStore {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.db").to_string_lossy().into_owned();
-    let store = DemoStore { dir, path };
+fn with_networks(store: DemoStore) -> DemoStore {
     store.run(&[
         "network",
         "stop",
@@ -308,119 +310,175 @@ fn network_store() -> DemoStore {
         "El Diario switchboard",
     ]);
     store.run(&["submit", &common::data("network-ads.jsonl")]);
-    let conn = rusqlite::Connection::open(&store.path).unwrap();
-    conn.execute(
-        "UPDATE ads SET submitted_at = CASE WHEN ext_id = 'ru-farm' THEN ?2 ELSE ?1 END",
-        [Q1, Q4],
-    )
-    .unwrap();
+    store
+        .store
+        .open()
+        .execute(
+            "UPDATE ads SET submitted_at = CASE WHEN ext_id = 'ru-farm' THEN ?2 ELSE ?1 END",
+            params![Q1, Q4],
+        )
+        .unwrap();
     store
 }
 
 #[test]
 fn top_networks_are_the_periods_linked_ads() {
-    let store = network_store();
-    // What `network list` says of each network: score and its ads' scores, by id.
-    let listed: BTreeMap<i64, Value> = store
-        .run(&["network", "list", "--json"])
-        .json_lines()
-        .into_iter()
-        .map(|n| (n["id"].as_i64().unwrap(), n))
-        .collect();
-    let ad_score = |network: i64, ext: &str| {
-        listed[&network]["ads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["ext_id"] == ext)
-            .unwrap()["score"]
-            .as_f64()
-            .unwrap()
-    };
-    let report = report_json(&store, &["--period", "2027Q1"]);
-    let top = report["top_networks"].as_array().unwrap();
-    // (network, ads in period, size, offices, languages, the ad of the highest score); singletons
-    // are not listed; ru-farm (2026Q4) counts in network 5's size only.
-    let expected = [
-        (5, 2, 3, vec!["Moscow"], vec!["ru"], "ru-nanny"),
-        (
-            1,
-            2,
-            2,
-            vec!["Ciudad Juárez", "Houston"],
-            vec!["en", "es"],
-            "es-lure-juarez",
-        ),
-        (3, 2, 2, vec!["Guangzhou"], vec!["zh"], "zh-hotel-1"),
-    ];
-    assert_eq!(top.len(), expected.len(), "{top:?}");
-    for (row, (id, ads, size, offices, langs, highest)) in top.iter().zip(expected) {
-        assert_eq!(row["network"], id, "{row}");
-        assert_eq!(row["ads"], ads, "{row}");
-        assert_eq!(row["size"], size, "{row}");
-        assert_eq!(row["offices"], serde_json::json!(offices), "{row}");
-        assert_eq!(row["langs"], serde_json::json!(langs), "{row}");
-        let score = listed[&id]["score"].as_f64().unwrap();
-        assert!(
-            (row["network_score"].as_f64().unwrap() - score).abs() < 1e-6,
-            "{row}"
+    for store in DemoStore::on_each_engine("top_networks_are_the_periods_linked_ads") {
+        let store = with_networks(store);
+        // What `network list` says of each network: score and its ads' scores, by id.
+        let listed: BTreeMap<i64, Value> = store
+            .run(&["network", "list", "--json"])
+            .json_lines()
+            .into_iter()
+            .map(|n| (n["id"].as_i64().unwrap(), n))
+            .collect();
+        let ad_score = |network: i64, ext: &str| {
+            listed[&network]["ads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["ext_id"] == ext)
+                .unwrap()["score"]
+                .as_f64()
+                .unwrap()
+        };
+        let report = report_json(&store, &["--period", "2027Q1"]);
+        let top = report["top_networks"].as_array().unwrap();
+        // (network, ads in period, size, offices, languages, the ad of the highest score); singletons
+        // are not listed; ru-farm (2026Q4) counts in network 5's size only.
+        let expected = [
+            (5, 2, 3, vec!["Moscow"], vec!["ru"], "ru-nanny"),
+            (
+                1,
+                2,
+                2,
+                vec!["Ciudad Juárez", "Houston"],
+                vec!["en", "es"],
+                "es-lure-juarez",
+            ),
+            (3, 2, 2, vec!["Guangzhou"], vec!["zh"], "zh-hotel-1"),
+        ];
+        assert_eq!(top.len(), expected.len(), "{top:?}");
+        for (row, (id, ads, size, offices, langs, highest)) in top.iter().zip(expected) {
+            assert_eq!(row["network"], id, "{row}");
+            assert_eq!(row["ads"], ads, "{row}");
+            assert_eq!(row["size"], size, "{row}");
+            assert_eq!(row["offices"], serde_json::json!(offices), "{row}");
+            assert_eq!(row["langs"], serde_json::json!(langs), "{row}");
+            let score = listed[&id]["score"].as_f64().unwrap();
+            assert!(
+                (row["network_score"].as_f64().unwrap() - score).abs() < 1e-6,
+                "{row}"
+            );
+            let max = ad_score(id, highest);
+            assert!(
+                (row["max_ad_score"].as_f64().unwrap() - max).abs() < 1e-6,
+                "{row}"
+            );
+        }
+
+        // One office: only that office's ads of the network count.
+        let houston = report_json(&store, &["--period", "2027Q1", "--office", "Houston"]);
+        let houston = houston["top_networks"].as_array().unwrap();
+        assert_eq!(houston.len(), 1, "{houston:?}");
+        assert_eq!(
+            (
+                &houston[0]["network"],
+                &houston[0]["ads"],
+                &houston[0]["offices"]
+            ),
+            (
+                &serde_json::json!(1),
+                &serde_json::json!(1),
+                &serde_json::json!(["Houston"])
+            )
         );
-        let max = ad_score(id, highest);
-        assert!(
-            (row["max_ad_score"].as_f64().unwrap() - max).abs() < 1e-6,
-            "{row}"
+
+        // Markdown and CSV show the same network figures.
+        let key = "5 · offices Moscow · languages ru";
+        let md = store.run(&["report", "--period", "2027Q1"]).stdout;
+        common::assert_shows(
+            &md,
+            &[
+                "## Top networks",
+                &format!(
+                    "| {key} | {:.3} | 2 | 3 | {:.3} |",
+                    listed[&5]["score"].as_f64().unwrap(),
+                    ad_score(5, "ru-nanny")
+                ),
+            ],
+        );
+        let csv = store
+            .run(&["report", "--period", "2027Q1", "--format", "csv"])
+            .stdout;
+        let mut rows = csv::Reader::from_reader(csv.as_bytes());
+        let ads_in_period: Vec<String> = rows
+            .records()
+            .map(Result::unwrap)
+            .filter(|r| &r[2] == "Top networks" && &r[4] == "ads in period")
+            .map(|r| format!("{}={}", &r[3], &r[5]))
+            .collect();
+        assert_eq!(
+            ads_in_period,
+            [
+                format!("{key}=2"),
+                "1 · offices Ciudad Juárez, Houston · languages en, es=2".into(),
+                "3 · offices Guangzhou · languages zh=2".into(),
+            ]
         );
     }
+}
 
-    // One office: only that office's ads of the network count.
-    let houston = report_json(&store, &["--period", "2027Q1", "--office", "Houston"]);
-    let houston = houston["top_networks"].as_array().unwrap();
-    assert_eq!(houston.len(), 1, "{houston:?}");
-    assert_eq!(
+/// The report as JSON, without the time it was generated at.
+fn figures(store: &DemoStore, args: &[&str]) -> Value {
+    let mut report = report_json(store, args);
+    report["generated_at"].take();
+    report
+}
+
+#[test]
+fn postgres_reports_equal_sqlite_reports() {
+    let name = "postgres_reports_equal_sqlite_reports";
+    let triaged: Vec<DemoStore> = DemoStore::on_each_engine(name)
+        .into_iter()
+        .map(triaged)
+        .collect();
+    let [sqlite, postgres] = &triaged[..] else {
+        return; // Not on PostgreSQL: on_each_engine said it skips.
+    };
+    let networks: Vec<DemoStore> = DemoStore::on_each_engine(name)
+        .into_iter()
+        .map(with_networks)
+        .collect();
+    let cases: [(&DemoStore, &DemoStore, &[&str]); 6] = [
+        (sqlite, postgres, &["--period", "2027Q1"]),
         (
-            &houston[0]["network"],
-            &houston[0]["ads"],
-            &houston[0]["offices"]
+            sqlite,
+            postgres,
+            &["--period", "2027Q1", "--office", "Mexico City"],
         ),
         (
-            &serde_json::json!(1),
-            &serde_json::json!(1),
-            &serde_json::json!(["Houston"])
-        )
-    );
-
-    // Markdown and CSV show the same network figures.
-    let key = "5 · offices Moscow · languages ru";
-    let md = store.run(&["report", "--period", "2027Q1"]).stdout;
-    common::assert_shows(
-        &md,
-        &[
-            "## Top networks",
-            &format!(
-                "| {key} | {:.3} | 2 | 3 | {:.3} |",
-                listed[&5]["score"].as_f64().unwrap(),
-                ad_score(5, "ru-nanny")
-            ),
-        ],
-    );
-    let csv = store
-        .run(&["report", "--period", "2027Q1", "--format", "csv"])
-        .stdout;
-    let mut rows = csv::Reader::from_reader(csv.as_bytes());
-    let ads_in_period: Vec<String> = rows
-        .records()
-        .map(Result::unwrap)
-        .filter(|r| &r[2] == "Top networks" && &r[4] == "ads in period")
-        .map(|r| format!("{}={}", &r[3], &r[5]))
-        .collect();
-    assert_eq!(
-        ads_in_period,
-        [
-            format!("{key}=2"),
-            "1 · offices Ciudad Juárez, Houston · languages en, es=2".into(),
-            "3 · offices Guangzhou · languages zh=2".into(),
-        ]
-    );
+            sqlite,
+            postgres,
+            &["--from", "2027-01-10", "--to", "2027-02-20"],
+        ),
+        (sqlite, postgres, &["--period", "2026-01..2027-06"]),
+        (&networks[0], &networks[1], &["--period", "2027Q1"]),
+        (
+            &networks[0],
+            &networks[1],
+            &["--period", "2027Q1", "--office", "Houston"],
+        ),
+    ];
+    for (sqlite, postgres, args) in cases {
+        let expected = figures(sqlite, args);
+        assert_eq!(figures(postgres, args), expected, "report {args:?}");
+        // A report that shows nothing would be equal too.
+        assert!(
+            expected["totals"]["current"]["submitted"].as_i64() > Some(0),
+            "{args:?}"
+        );
+    }
 }
 
 #[test]
@@ -442,7 +500,8 @@ fn output_dir() -> PathBuf {
 
 #[test]
 fn html_report_is_self_contained_and_renders_in_chromium() {
-    let store = triaged_store();
+    // Rendering is the same on both engines: this one runs on SQLite.
+    let store = triaged(DemoStore::sqlite());
     let html_path = output_dir().join("report-2027Q1.html");
     store.run(&[
         "report",

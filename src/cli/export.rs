@@ -63,7 +63,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         )),
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
-    let n = export(store.conn(), &options, args.format, &mut out)?;
+    let n = export(store.db(), &options, args.format, &mut out)?;
     out.flush()?;
     eprintln!("adscreen: exported {n} ads");
     Ok(ExitCode::SUCCESS)

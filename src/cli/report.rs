@@ -58,7 +58,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bail!("say which period: --period 2027Q1, --period 2027-01..2027-03, or --from 2027-01-01 --to 2027-03-31");
     };
     let store = args.db.open()?;
-    let report = Report::compute(store.conn(), &period, args.office.as_deref())?;
+    let report = Report::compute(store.db(), &period, args.office.as_deref())?;
     let text = report.render(args.format)?;
     match &args.out {
         Some(path) => {

@@ -236,6 +236,16 @@ impl Dialect {
         }
     }
 
+    /// A condition on a member of a JSON object held in a text expression: true when the member
+    /// is JSON `true` (SQLite's `json_extract` gives 1 for it, PostgreSQL's `->>` the text
+    /// `'true'`, so [`Dialect::json_text`] cannot be compared the same way on both).
+    pub fn json_true(self, expr: &str, key: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("(json_extract({expr}, '$.{key}') = 1)"),
+            Dialect::Postgres => format!("((({expr})::jsonb -> '{key}') = 'true'::jsonb)"),
+        }
+    }
+
     /// The suffix that locks the rows a `SELECT` inside a write transaction reads, so that
     /// a concurrent writer waits (SQLite's write transactions already exclude each other).
     pub fn for_update(self) -> &'static str {

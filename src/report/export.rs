@@ -9,14 +9,15 @@
 //! (store ids of their oldest ads; null when the ad is not linked). CSV cells that a spreadsheet would run as a formula are
 //! neutralized with a leading `'`.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use rusqlite::{named_params, Connection};
 use serde_json::{json, Map, Value};
 
 use super::period::Period;
 use super::redact::Redactor;
+use crate::db::{self, Db};
 use crate::ingest::entities::Handle;
 use crate::queue::Status;
 
@@ -100,35 +101,71 @@ pub fn neutralize(cell: &str) -> String {
     }
 }
 
+/// The condition on `ads a` that selects the ads `options` ask for, and the values it binds
+/// (`?1`, `?2`, …): only the filters given are written, statuses as an `IN` list.
+fn selection(options: &ExportOptions) -> (String, Vec<db::Value>) {
+    let mut clauses = vec!["1 = 1".to_string()];
+    let mut values: Vec<db::Value> = Vec::new();
+    fn bind(values: &mut Vec<db::Value>, v: db::Value) -> String {
+        values.push(v);
+        format!("?{}", values.len())
+    }
+    if !options.statuses.is_empty() {
+        let listed: Vec<String> = options
+            .statuses
+            .iter()
+            .map(|s| bind(&mut values, s.as_str().into()))
+            .collect();
+        clauses.push(format!("a.status IN ({})", listed.join(", ")));
+    }
+    if let Some(office) = &options.office {
+        clauses.push(format!("a.office = {}", bind(&mut values, office.into())));
+    }
+    if let Some(period) = &options.period {
+        let start = bind(&mut values, period.start_key().into());
+        let end = bind(&mut values, period.end_key().into());
+        clauses.push(format!(
+            "a.submitted_at >= {start} AND a.submitted_at < {end}"
+        ));
+    }
+    if options.labels {
+        clauses.push("a.label IS NOT NULL".into());
+    }
+    (clauses.join(" AND "), values)
+}
+
+/// The triage history (every event but the submission) of the selected ads, by store id, each
+/// ad's events in the order they happened. Read before the ads, in one query: the ads stream
+/// from the connection while they are written, and it runs one query at a time.
+fn triage(db: &dyn Db, selected: &str, values: &[db::Value]) -> Result<HashMap<i64, Vec<Value>>> {
+    let mut triage: HashMap<i64, Vec<Value>> = HashMap::new();
+    db.each(
+        &format!(
+            "SELECT e.ad_id, e.at, e.\"user\", e.action, e.note
+             FROM events e JOIN ads a ON a.id = e.ad_id
+             WHERE e.action != 'submitted' AND {selected} ORDER BY e.id"
+        ),
+        values,
+        &mut |e| {
+            triage.entry(e.get(0)?).or_default().push(json!({
+                "at": e.get::<String>(1)?, "user": e.get::<String>(2)?,
+                "action": e.get::<String>(3)?, "note": e.get::<Option<String>>(4)?,
+            }));
+            Ok(())
+        },
+    )?;
+    Ok(triage)
+}
+
 /// Writes the ads `options` select to `out` in `format`; returns how many were written.
 pub fn export(
-    conn: &Connection,
+    db: &dyn Db,
     options: &ExportOptions,
     format: ExportFormat,
     out: &mut dyn Write,
 ) -> Result<usize> {
-    let statuses: Vec<&str> = options.statuses.iter().map(|s| s.as_str()).collect();
-    let mut stmt = conn.prepare(
-        "SELECT a.id, a.ext_id, a.lang, a.text, a.translation, a.office, a.metadata, a.flagged,
-                a.scored, a.model_version, a.status, a.label, a.label_indicators, a.submitted_at,
-                g.network, g.cluster
-         FROM ads a LEFT JOIN ad_groups g ON g.ad_id = a.id
-         WHERE (:statuses = '[]' OR a.status IN (SELECT value FROM json_each(:statuses)))
-           AND (:office IS NULL OR a.office = :office)
-           AND (:start IS NULL OR (a.submitted_at >= :start AND a.submitted_at < :end))
-           AND (NOT :labels OR a.label IS NOT NULL)
-         ORDER BY a.id",
-    )?;
-    let mut triage = conn.prepare(
-        "SELECT at, user, action, note FROM events WHERE ad_id = ?1 AND action != 'submitted' ORDER BY id",
-    )?;
-    let mut rows = stmt.query(named_params! {
-        ":statuses": serde_json::to_string(&statuses)?,
-        ":office": options.office,
-        ":start": options.period.as_ref().map(Period::start_key),
-        ":end": options.period.as_ref().map(Period::end_key),
-        ":labels": options.labels,
-    })?;
+    let (selected, values) = selection(options);
+    let mut triage = triage(db, &selected, &values)?;
     let mut redactor = options.redact.then(Redactor::new);
     let columns = if options.labels {
         LABEL_COLUMNS
@@ -147,7 +184,14 @@ pub fn export(
         ExportFormat::Jsonl => Sink::Jsonl(out),
     };
     let mut written = 0;
-    while let Some(r) = rows.next()? {
+    let sql = format!(
+        "SELECT a.id, a.ext_id, a.lang, a.text, a.translation, a.office, a.metadata, a.flagged,
+                a.scored, a.model_version, a.status, a.label, a.label_indicators, a.submitted_at,
+                g.network, g.cluster
+         FROM ads a LEFT JOIN ad_groups g ON g.ad_id = a.id
+         WHERE {selected} ORDER BY a.id"
+    );
+    db.each(&sql, &values, &mut |r| {
         let store_id: i64 = r.get(0)?;
         let mut ad = StoredRow {
             store_id,
@@ -162,16 +206,11 @@ pub fn export(
             model_version: r.get(9)?,
             status: r.get(10)?,
             label: r.get(11)?,
-            label_indicators: r.get::<_, Option<String>>(12)?.map(parse).transpose()?,
+            label_indicators: r.get::<Option<String>>(12)?.map(parse).transpose()?,
             submitted_at: r.get(13)?,
             network: r.get(14)?,
             cluster: r.get(15)?,
-            triage: triage
-                .query_map([store_id], |e| {
-                    Ok(json!({"at": e.get::<_, String>(0)?, "user": e.get::<_, String>(1)?,
-                              "action": e.get::<_, String>(2)?, "note": e.get::<_, Option<String>>(3)?}))
-                })?
-                .collect::<rusqlite::Result<_>>()?,
+            triage: triage.remove(&store_id).unwrap_or_default(),
         };
         if let Some(redactor) = redactor.as_mut() {
             ad.redact(redactor);
@@ -186,7 +225,8 @@ pub fn export(
             Sink::Jsonl(out) => writeln!(out, "{}", serde_json::to_string(&record)?)?,
         }
         written += 1;
-    }
+        Ok(())
+    })?;
     match sink {
         Sink::Csv(mut w) => w.flush()?,
         Sink::Jsonl(out) => out.flush()?,

@@ -16,12 +16,15 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
-use chrono::Days;
-use rusqlite::{named_params, Connection};
+use std::collections::BTreeSet;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Days, NaiveDate};
 use serde::Serialize;
 
 use super::period::Period;
+use crate::db::{Db, Value};
+use crate::params;
 
 /// How many periods before the report's own the flagged-share chart shows (at least 1).
 const TREND_PERIODS: usize = 3;
@@ -168,11 +171,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// Computes the report for `period` (and `office`, if given) from the store behind `conn`.
-    pub fn compute(conn: &Connection, period: &Period, office: Option<&str>) -> Result<Report> {
+    /// Computes the report for `period` (and `office`, if given) from the store behind `db`.
+    pub fn compute(db: &dyn Db, period: &Period, office: Option<&str>) -> Result<Report> {
         let previous_period = period.previous();
-        let now = period_figures(conn, period, office)?;
-        let before = period_figures(conn, &previous_period, office)?;
+        let now = period_figures(db, period, office)?;
+        let before = period_figures(db, &previous_period, office)?;
         // The trend's last two periods are the report's own two; only the earlier ones are read.
         let mut trend_periods = vec![period.clone(), previous_period.clone()];
         for _ in 2..=TREND_PERIODS {
@@ -182,7 +185,7 @@ impl Report {
         trend_periods.reverse();
         let mut trend = Vec::new();
         for p in &trend_periods[..trend_periods.len() - 2] {
-            trend.extend(flagged_by_office(conn, p, office)?);
+            trend.extend(flagged_by_office(db, p, office)?);
         }
         trend.extend(trend_points(&previous_period, &before.by_office));
         trend.extend(trend_points(period, &now.by_office));
@@ -211,8 +214,8 @@ impl Report {
             median_hours_to_decision: (now.median_hours, before.median_hours),
             trend_periods: trend_periods.iter().map(|p| p.label.clone()).collect(),
             trend,
-            backlog: backlog(conn, period, office)?,
-            top_networks: top_networks(conn, period, office)?,
+            backlog: backlog(db, period, office)?,
+            top_networks: top_networks(db, period, office)?,
         })
     }
 }
@@ -234,16 +237,23 @@ fn pair(now: &BTreeMap<String, Counts>, before: &BTreeMap<String, Counts>) -> Ve
     rows
 }
 
-/// Each ad's decisions before `:end`: the first one's time and how it was closed, if it was.
+/// Each ad's decisions before the end of the period (`?2`): the first one's time and how the
+/// ad was closed, if it was.
 const DECISIONS: &str = "SELECT ad_id, min(at) AS decided_at,
         max(CASE action WHEN 'escalate' THEN 'escalate' WHEN 'dismiss' THEN 'dismiss' END) AS closed
     FROM events
-    WHERE action IN ('label', 'escalate', 'dismiss') AND at < :end
+    WHERE action IN ('label', 'escalate', 'dismiss') AND at < ?2
     GROUP BY ad_id";
 
-/// Restricts `ads a` to the period (and the office, if given).
-const IN_PERIOD: &str = "a.submitted_at >= :start AND a.submitted_at < :end
-    AND (:office IS NULL OR a.office = :office)";
+/// Restricts `ads a` to the period (`?1` to `?2`) and the office (`?3`, if not NULL): the
+/// parameters [`period_params`] binds.
+const IN_PERIOD: &str = "a.submitted_at >= ?1 AND a.submitted_at < ?2
+    AND (?3 IS NULL OR a.office = ?3)";
+
+/// The values of `?1`, `?2` and `?3` in [`IN_PERIOD`] and [`DECISIONS`].
+fn period_params(period: &Period, office: Option<&str>) -> Vec<Value> {
+    params![period.start_key(), period.end_key(), office].to_vec()
+}
 
 /// Ads alike in everything the report breaks down by, and what they add to each count.
 struct Cell {
@@ -271,72 +281,68 @@ impl Counts {
 /// flagged, and open until a decision says otherwise) and one over its decided flagged ads (few:
 /// escalated, dismissed — each taking one off open —, decided, confirmed). Every breakdown is a
 /// sum of cells.
-fn cells(conn: &Connection, period: &Period, office: Option<&str>) -> Result<Vec<Cell>> {
+fn cells(db: &dyn Db, period: &Period, office: Option<&str>) -> Result<Vec<Cell>> {
     let all = format!(
         "SELECT a.office, a.lang, a.publication, a.flagged_bits,
-                count(*), count(*) FILTER (WHERE a.flagged), 0, 0, 0, 0
+                count(*), count(*) FILTER (WHERE a.flagged = 1), 0, 0, 0, 0
          FROM ads a WHERE {IN_PERIOD} GROUP BY 1, 2, 3, 4"
     );
+    let suspicious = db.dialect().json_true("e.label", "suspicious");
     let decided = format!(
         "SELECT a.office, a.lang, a.publication, a.flagged_bits, 0, 0,
                 count(*) FILTER (WHERE d.closed = 'escalate'),
                 count(*) FILTER (WHERE d.closed = 'dismiss'),
                 count(*),
                 count(*) FILTER (WHERE d.closed = 'escalate' OR (d.closed IS NULL AND
-                    (SELECT json_extract(e.label, '$.suspicious') FROM events e
-                     WHERE e.ad_id = a.id AND e.action = 'label' AND e.at < :end
+                    (SELECT {suspicious} FROM events e
+                     WHERE e.ad_id = a.id AND e.action = 'label' AND e.at < ?2
                      ORDER BY e.id DESC LIMIT 1)))
          FROM ({DECISIONS}) d JOIN ads a ON a.id = d.ad_id
-         WHERE a.flagged AND {IN_PERIOD} GROUP BY 1, 2, 3, 4"
+         WHERE a.flagged = 1 AND {IN_PERIOD} GROUP BY 1, 2, 3, 4"
     );
+    let params = period_params(period, office);
     let mut cells = Vec::new();
     for sql in [all, decided] {
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(
-            named_params! {":start": period.start_key(), ":end": period.end_key(), ":office": office},
-            |r| {
-                let (flagged, escalated, dismissed): (i64, i64, i64) = (r.get(5)?, r.get(6)?, r.get(7)?);
-                Ok(Cell {
-                    office: r.get(0)?,
-                    lang: r.get(1)?,
-                    publication: r.get(2)?,
-                    flagged_bits: r.get(3)?,
-                    counts: Counts {
-                        submitted: r.get(4)?,
-                        flagged,
-                        escalated,
-                        dismissed,
-                        open: flagged - escalated - dismissed,
-                        decided: r.get(8)?,
-                        confirmed: r.get(9)?,
-                    },
-                })
-            },
-        )?;
-        cells.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+        cells.extend(db.query_map(&sql, &params, |r| {
+            let (flagged, escalated, dismissed): (i64, i64, i64) =
+                (r.get(5)?, r.get(6)?, r.get(7)?);
+            Ok(Cell {
+                office: r.get(0)?,
+                lang: r.get(1)?,
+                publication: r.get(2)?,
+                flagged_bits: r.get(3)?,
+                counts: Counts {
+                    submitted: r.get(4)?,
+                    flagged,
+                    escalated,
+                    dismissed,
+                    open: flagged - escalated - dismissed,
+                    decided: r.get(8)?,
+                    confirmed: r.get(9)?,
+                },
+            })
+        })?);
     }
     Ok(cells)
 }
 
 /// The indicator of each bit of `ads.flagged_bits`, as the store numbers them.
-fn indicator_bits(conn: &Connection) -> Result<Vec<(i64, String)>> {
-    let mut stmt = conn.prepare("SELECT bit, indicator FROM indicator_bits ORDER BY bit")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+fn indicator_bits(db: &dyn Db) -> Result<Vec<(i64, String)>> {
+    db.query_map(
+        "SELECT bit, indicator FROM indicator_bits ORDER BY bit",
+        &[],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
-fn period_figures(
-    conn: &Connection,
-    period: &Period,
-    office: Option<&str>,
-) -> Result<PeriodFigures> {
-    let bits = indicator_bits(conn)?;
+fn period_figures(db: &dyn Db, period: &Period, office: Option<&str>) -> Result<PeriodFigures> {
+    let bits = indicator_bits(db)?;
     let mut f = PeriodFigures {
-        median_hours: median_hours_to_decision(conn, period, office)?,
+        median_hours: median_hours_to_decision(db, period, office)?,
         ..PeriodFigures::default()
     };
     let mut by_lang_indicator: BTreeMap<(String, String), i64> = BTreeMap::new();
-    for cell in cells(conn, period, office)? {
+    for cell in cells(db, period, office)? {
         let c = &cell.counts;
         let key = |k: &Option<String>| k.clone().unwrap_or_else(|| NONE.to_string());
         f.totals.add(c);
@@ -363,25 +369,37 @@ fn period_figures(
     Ok(f)
 }
 
+/// Seconds since the Unix epoch of a stored timestamp, to the millisecond: the value
+/// SQLite's `unixepoch(t, 'subsec')` gave when the median was computed in SQL, so that the
+/// figures stay the same to the last bit.
+fn unix_seconds(stored: &str) -> Result<f64> {
+    let t = DateTime::parse_from_rfc3339(stored)
+        .with_context(|| format!("the store holds a malformed timestamp {stored:?}"))?;
+    Ok(t.timestamp_millis() as f64 / 1000.0)
+}
+
 /// The median of the hours from submission to first decision of the period's decided ads (the
-/// mean of the two middle values when their number is even).
+/// mean of the two middle values when their number is even). Computed here: the engines share
+/// no date arithmetic.
 fn median_hours_to_decision(
-    conn: &Connection,
+    db: &dyn Db,
     period: &Period,
     office: Option<&str>,
 ) -> Result<Option<f64>> {
     let sql = format!(
-        "WITH h AS (SELECT (unixepoch(d.decided_at, 'subsec') - unixepoch(a.submitted_at, 'subsec')) / 3600.0 AS hours
-                    FROM ({DECISIONS}) d JOIN ads a ON a.id = d.ad_id WHERE {IN_PERIOD}),
-              n AS (SELECT count(*) AS n FROM h)
-         SELECT avg(hours) FROM (SELECT hours FROM h ORDER BY hours
-                                 LIMIT 2 - (SELECT n FROM n) % 2 OFFSET ((SELECT n FROM n) - 1) / 2)"
+        "SELECT d.decided_at, a.submitted_at FROM ({DECISIONS}) d JOIN ads a ON a.id = d.ad_id
+         WHERE {IN_PERIOD}"
     );
-    Ok(conn.query_row(
-        &sql,
-        named_params! {":start": period.start_key(), ":end": period.end_key(), ":office": office},
-        |r| r.get(0),
-    )?)
+    let mut hours = db.query_map(&sql, &period_params(period, office), |r| {
+        Ok((unix_seconds(&r.get::<String>(0)?)? - unix_seconds(&r.get::<String>(1)?)?) / 3600.0)
+    })?;
+    hours.sort_by(f64::total_cmp);
+    let n = hours.len();
+    Ok(match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(hours[n / 2]),
+        _ => Some((hours[n / 2 - 1] + hours[n / 2]) / 2.0),
+    })
 }
 
 /// The trend points of a period whose figures are known.
@@ -397,52 +415,59 @@ fn trend_points<'a>(
     })
 }
 
-/// Submitted and flagged ads per office in `period`.
+/// Submitted and flagged ads per office in `period`, in the order of office names' bytes (the
+/// engines' text collations may differ).
 fn flagged_by_office(
-    conn: &Connection,
+    db: &dyn Db,
     period: &Period,
     office: Option<&str>,
 ) -> Result<Vec<TrendPoint>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT coalesce(a.office, '{NONE}'), count(*), count(*) FILTER (WHERE a.flagged)
-             FROM ads a WHERE {IN_PERIOD} GROUP BY 1 ORDER BY 1"
-    ))?;
-    let rows = stmt.query_map(
-        named_params! {":start": period.start_key(), ":end": period.end_key(), ":office": office},
-        |r| {
-            Ok(TrendPoint {
-                period: period.label.clone(),
-                office: r.get(0)?,
-                submitted: r.get(1)?,
-                flagged: r.get(2)?,
-            })
-        },
-    )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let sql = format!(
+        "SELECT coalesce(a.office, '{NONE}'), count(*), count(*) FILTER (WHERE a.flagged = 1)
+         FROM ads a WHERE {IN_PERIOD} GROUP BY 1"
+    );
+    let mut points = db.query_map(&sql, &period_params(period, office), |r| {
+        Ok(TrendPoint {
+            period: period.label.clone(),
+            office: r.get(0)?,
+            submitted: r.get(1)?,
+            flagged: r.get(2)?,
+        })
+    })?;
+    points.sort_by(|a, b| a.office.cmp(&b.office));
+    Ok(points)
 }
 
 /// The queue size at the start of each week of the period and at its end: every flagged ad adds
-/// one when submitted and takes one away when escalated or dismissed, summed in weekly buckets
-/// (bucket -1 holds everything before the period).
-fn backlog(conn: &Connection, period: &Period, office: Option<&str>) -> Result<Vec<BacklogPoint>> {
-    let mut stmt = conn.prepare(
-        "SELECT CASE WHEN t < :start THEN -1
-                     ELSE CAST((julianday(t) - julianday(:start)) / 7 AS INTEGER) END AS week,
-                sum(d)
+/// one when submitted and takes one away when escalated or dismissed. The store sums them per
+/// day (the date part of the timestamp; `''` for everything before the period), and the days
+/// are summed into weeks here.
+fn backlog(db: &dyn Db, period: &Period, office: Option<&str>) -> Result<Vec<BacklogPoint>> {
+    let days = db.query_map(
+        "SELECT CASE WHEN t < ?1 THEN '' ELSE substr(t, 1, 10) END, sum(d)
          FROM (SELECT submitted_at AS t, 1 AS d FROM ads
-               WHERE flagged AND submitted_at < :end AND (:office IS NULL OR office = :office)
+               WHERE flagged = 1 AND submitted_at < ?2 AND (?3 IS NULL OR office = ?3)
                UNION ALL
                SELECT e.at, -1 FROM events e JOIN ads a ON a.id = e.ad_id
-               WHERE e.action IN ('escalate', 'dismiss') AND e.at < :end
-                 AND (:office IS NULL OR a.office = :office))
-         GROUP BY week ORDER BY week",
+               WHERE e.action IN ('escalate', 'dismiss') AND e.at < ?2
+                 AND (?3 IS NULL OR a.office = ?3)) AS changes
+         GROUP BY 1",
+        &period_params(period, office),
+        |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)),
     )?;
-    let deltas: BTreeMap<i64, i64> = stmt
-        .query_map(
-            named_params! {":start": period.start_key(), ":end": period.end_key(), ":office": office},
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?
-        .collect::<rusqlite::Result<_>>()?;
+    // Week -1 holds everything before the period.
+    let mut deltas: BTreeMap<i64, i64> = BTreeMap::new();
+    for (day, delta) in days {
+        let week = if day.is_empty() {
+            -1
+        } else {
+            let day: NaiveDate = day
+                .parse()
+                .with_context(|| format!("the store holds a malformed timestamp {day:?}"))?;
+            (day - period.start).num_days() / 7
+        };
+        *deltas.entry(week).or_default() += delta;
+    }
     let mut open = deltas.get(&-1).copied().unwrap_or(0);
     let mut points = Vec::new();
     let mut week = 0;
@@ -462,48 +487,58 @@ fn backlog(conn: &Connection, period: &Period, office: Option<&str>) -> Result<V
 
 /// The networks of at least 2 ads (overall) that have ads in the period, highest network score
 /// first (then oldest), at most [`TOP_NETWORKS`]: figures over their ads of the period only.
-fn top_networks(
-    conn: &Connection,
-    period: &Period,
-    office: Option<&str>,
-) -> Result<Vec<NetworkRow>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT n.id, n.network_score, count(*), n.size,
-                json_group_array(DISTINCT coalesce(g.office, '{NONE}')),
-                json_group_array(DISTINCT coalesce(g.lang, '{NONE}')), max(g.score)
-         FROM ads a JOIN ad_groups g ON g.ad_id = a.id JOIN networks n ON n.id = g.network
-         WHERE {IN_PERIOD} AND n.size >= 2
-         GROUP BY n.id ORDER BY n.network_score DESC, n.id LIMIT {TOP_NETWORKS}"
-    ))?;
-    let rows = stmt.query_map(
-        named_params! {":start": period.start_key(), ":end": period.end_key(), ":office": office},
+/// A second query reads the offices and languages of the networks listed.
+fn top_networks(db: &dyn Db, period: &Period, office: Option<&str>) -> Result<Vec<NetworkRow>> {
+    let params = period_params(period, office);
+    let mut networks = db.query_map(
+        &format!(
+            "SELECT n.id, n.network_score, count(*), n.size, max(g.score)
+             FROM ads a JOIN ad_groups g ON g.ad_id = a.id JOIN networks n ON n.id = g.network
+             WHERE {IN_PERIOD} AND n.size >= 2
+             GROUP BY n.id, n.network_score, n.size
+             ORDER BY n.network_score DESC, n.id LIMIT {TOP_NETWORKS}"
+        ),
+        &params,
         |r| {
-            Ok((
-                NetworkRow {
-                    network: r.get(0)?,
-                    network_score: r.get(1)?,
-                    ads: r.get(2)?,
-                    size: r.get(3)?,
-                    offices: Vec::new(),
-                    langs: Vec::new(),
-                    max_ad_score: r.get(6)?,
-                },
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-            ))
+            Ok(NetworkRow {
+                network: r.get(0)?,
+                network_score: r.get(1)?,
+                ads: r.get(2)?,
+                size: r.get(3)?,
+                offices: Vec::new(),
+                langs: Vec::new(),
+                max_ad_score: r.get(4)?,
+            })
         },
     )?;
-    let sorted = |json: &str| -> Result<Vec<String>> {
-        let mut v: Vec<String> = serde_json::from_str(json)?;
-        v.sort();
-        Ok(v)
-    };
-    let mut out = Vec::new();
-    for row in rows {
-        let (mut network, offices, langs) = row?;
-        network.offices = sorted(&offices)?;
-        network.langs = sorted(&langs)?;
-        out.push(network);
+    if networks.is_empty() {
+        return Ok(networks);
     }
-    Ok(out)
+    let listed: Vec<String> = (0..networks.len())
+        .map(|i| format!("?{}", params.len() + 1 + i))
+        .collect();
+    let mut ids = params;
+    ids.extend(networks.iter().map(|n| Value::Int(n.network)));
+    let mut facets: BTreeMap<i64, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    db.each(
+        &format!(
+            "SELECT DISTINCT g.network, coalesce(g.office, '{NONE}'), coalesce(g.lang, '{NONE}')
+             FROM ads a JOIN ad_groups g ON g.ad_id = a.id
+             WHERE {IN_PERIOD} AND g.network IN ({})",
+            listed.join(", ")
+        ),
+        &ids,
+        &mut |r| {
+            let (offices, langs) = facets.entry(r.get(0)?).or_default();
+            offices.insert(r.get(1)?);
+            langs.insert(r.get(2)?);
+            Ok(())
+        },
+    )?;
+    for n in &mut networks {
+        let (offices, langs) = facets.remove(&n.network).unwrap_or_default();
+        n.offices = offices.into_iter().collect();
+        n.langs = langs.into_iter().collect();
+    }
+    Ok(networks)
 }

@@ -1,8 +1,9 @@
 //! Reports and exports: the quarterly picture for headquarters ([`Report`], rendered as Markdown,
 //! HTML with charts, CSV or JSON) and the store's ads out in analysts' formats ([`export`]).
 //!
-//! Both read the SQLite store through its connection and aggregate in SQL; rendering and exporting
-//! write plain text, so the command line and the HTTP server offer the same downloads.
+//! Both read the store (SQLite or PostgreSQL) through its [`Db`](crate::db::Db) connection and
+//! aggregate in SQL; rendering and exporting write plain text, so the command line and the HTTP
+//! server offer the same downloads.
 
 pub mod charts;
 pub mod export;
@@ -37,7 +38,7 @@ pub trait Reports {
 
 impl Reports for SqlStore {
     fn report(&self, period: &Period, office: Option<&str>) -> Result<Report> {
-        Report::compute(self.conn(), period, office)
+        Report::compute(self.db(), period, office)
     }
 
     fn export(
@@ -46,6 +47,6 @@ impl Reports for SqlStore {
         format: ExportFormat,
         out: &mut dyn Write,
     ) -> Result<usize> {
-        export::export(self.conn(), options, format, out)
+        export::export(self.db(), options, format, out)
     }
 }

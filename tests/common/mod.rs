@@ -277,26 +277,44 @@ impl Drop for Server {
     }
 }
 
-/// A temporary SQLite store holding `corpora/demo/ads.jsonl` (16 ads, 8 flagged), submitted with
-/// the CLI. The directory goes away when the value is dropped.
+/// A store for one test and a temporary directory for the files beside it (a second store, an
+/// export), both gone when the value is dropped.
 pub struct DemoStore {
     pub dir: tempfile::TempDir,
-    pub path: String,
+    pub store: TestStore,
 }
 
 impl DemoStore {
-    pub fn new() -> Self {
+    /// Empty stores for `test_name`, one per engine: a SQLite file and, when
+    /// `ADSCREEN_TEST_POSTGRES` is set, a PostgreSQL database. A test runs its checks on each.
+    pub fn on_each_engine(test_name: &str) -> Vec<DemoStore> {
+        let postgres = TestStore::postgres(test_name).map(|store| DemoStore {
+            dir: tempfile::tempdir().unwrap(),
+            store,
+        });
+        std::iter::once(DemoStore::sqlite())
+            .chain(postgres)
+            .collect()
+    }
+
+    /// An empty SQLite store, for the checks whose engine does not matter.
+    pub fn sqlite() -> DemoStore {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db").to_string_lossy().into_owned();
-        let r = run(&["submit", "corpora/demo/ads.jsonl", "--db", &path]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        DemoStore { dir, path }
+        let store = TestStore::sqlite(dir.path());
+        DemoStore { dir, store }
+    }
+
+    /// The store with `corpora/demo/ads.jsonl` (16 ads, 8 flagged) submitted with the CLI.
+    pub fn with_demo_ads(self) -> DemoStore {
+        self.run(&["submit", "corpora/demo/ads.jsonl"]);
+        self
     }
 
     /// Runs `adscreen ARGS --db <this store>`, which must succeed.
     pub fn run(&self, args: &[&str]) -> Run {
+        let db = self.store.arg();
         let mut all = args.to_vec();
-        all.extend(["--db", &self.path]);
+        all.extend(["--db", &db]);
         let r = run(&all);
         assert_eq!(r.code, 0, "adscreen {all:?}: {}", r.stderr);
         r
@@ -309,12 +327,14 @@ impl DemoStore {
 
     /// The store id of the ad submitted as `ext_id`.
     pub fn id(&self, ext_id: &str) -> String {
-        let db = adscreen::db::open(&adscreen::db::Location::parse(&self.path)).unwrap();
-        db.value::<i64>(
-            "SELECT id FROM ads WHERE ext_id = ?1",
-            &[adscreen::db::Value::from(ext_id)],
-        )
-        .unwrap()
-        .to_string()
+        let id: i64 = self
+            .store
+            .open()
+            .value(
+                "SELECT id FROM ads WHERE ext_id = ?1",
+                adscreen::params![ext_id],
+            )
+            .unwrap();
+        id.to_string()
     }
 }
