@@ -6,6 +6,11 @@ use clap::Parser;
 
 mod cli;
 
+/// Scoring allocates many small, short-lived strings and vectors per ad; mimalloc serves them for
+/// less CPU than the system allocator, on every thread.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {

@@ -18,6 +18,7 @@ use tokenizers::models::TrainerWrapper;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::unicode_scripts::UnicodeScripts;
 use tokenizers::pre_tokenizers::whitespace::Whitespace;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::ingest::{IngestedAd, Normalized};
@@ -204,6 +205,12 @@ pub fn feature_keys(tokens: &[Token]) -> impl Iterator<Item = FeatureKey> + '_ {
     unigrams.chain(bigrams)
 }
 
+/// The pre-tokenizer of adscreen's tokenizers: split on whitespace and punctuation, then where
+/// the script changes (so Chinese without spaces becomes pieces of its own).
+fn pre_tokenizer() -> PreTokenizerWrapper {
+    Sequence::new(vec![Whitespace {}.into(), UnicodeScripts::new().into()]).into()
+}
+
 /// Trains the BPE tokenizer on normalized texts.
 pub fn train_tokenizer(texts: &[&str], vocab_size: usize) -> Result<Tokenizer> {
     let model = BPE::builder()
@@ -212,10 +219,7 @@ pub fn train_tokenizer(texts: &[&str], vocab_size: usize) -> Result<Tokenizer> {
         .build()
         .map_err(|e| anyhow!("BPE: {e}"))?;
     let mut tokenizer = Tokenizer::new(model);
-    tokenizer.with_pre_tokenizer(Some(Sequence::new(vec![
-        Whitespace {}.into(),
-        UnicodeScripts::new().into(),
-    ])));
+    tokenizer.with_pre_tokenizer(Some(pre_tokenizer()));
     let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
         .vocab_size(vocab_size)
         .min_frequency(2)

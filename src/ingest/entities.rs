@@ -37,7 +37,8 @@
 //!   `t.me/x`, `vk.com/x`, `wa.me/<number>` and `line.me/ti/p/x` links are handles too, and
 //!   every handle whose id is a phone is also listed in `phones`.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::LazyLock;
 
@@ -111,6 +112,10 @@ impl Entities {
 /// Append the items of `new` that `into` does not hold yet. Keyed by the `Debug` text so it
 /// stays linear for any item type (`Money` holds an `f64`, so it cannot be hashed directly).
 fn extend_unique<T: Debug>(into: &mut Vec<T>, new: impl IntoIterator<Item = T>) {
+    let mut new = new.into_iter().peekable();
+    if new.peek().is_none() {
+        return;
+    }
     let mut seen: HashSet<String> = into.iter().map(|t| format!("{t:?}")).collect();
     for item in new {
         if seen.insert(format!("{item:?}")) {
@@ -428,7 +433,7 @@ impl PhoneScan<'_> {
         international: bool,
     ) -> Option<usize> {
         let start = chain[i].span.0;
-        if used[i] || NOT_PHONE_BEFORE.is_match(before(self.text, start, 40)) {
+        if used[i] {
             return None;
         }
         let mut digits = String::new();
@@ -441,6 +446,11 @@ impl PhoneScan<'_> {
             if digits.len() >= MIN_PHONE_DIGITS {
                 ends.push((j, digits.len()));
             }
+        }
+        // Most digit runs (ages, prices, hours) are too short to be a phone: leave them before
+        // the look-behind patterns, which cost more than the rest of the scan.
+        if ends.is_empty() || NOT_PHONE_BEFORE.is_match(before(self.text, start, 40)) {
+            return None;
         }
         let cued = PHONE_CUE.is_match(before(self.text, start, 40));
         for &(j, len) in ends.iter().rev() {
@@ -469,10 +479,45 @@ struct Candidate<'a> {
     cued: bool,
 }
 
+/// Verdicts remembered per thread; past it, candidates are checked without being remembered.
+const E164_MEMO_SIZE: usize = 65_536;
+
+/// A candidate's reading and the verdict on it: its E.164 form, if phonenumber accepts it.
+type E164Memo = HashMap<Box<str>, Option<Box<str>>, foldhash::fast::RandomState>;
+
+thread_local! {
+    /// phonenumber's recent verdicts on this thread. Parsing and validating a number costs more
+    /// than all the other entities of an ad, and the same contacts recur across the ads of a
+    /// batch (a network re-posts them), while the verdict depends on nothing but the key.
+    static E164_MEMO: RefCell<E164Memo> = RefCell::new(E164Memo::default());
+}
+
 impl Candidate<'_> {
     /// E.164 form if phonenumber accepts the digits (see the module doc for the rules).
     /// The international reading is only for long numbers printed without `+`.
     fn to_e164(&self, region: Option<Id>, international: bool) -> Option<String> {
+        let key = format!(
+            "{}{}{}{region:?} {}",
+            u8::from(self.plus),
+            u8::from(self.cued),
+            u8::from(international),
+            self.digits
+        );
+        E164_MEMO.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            if let Some(verdict) = memo.get(key.as_str()) {
+                return verdict.as_deref().map(str::to_string);
+            }
+            let verdict = self.check(region, international);
+            if memo.len() < E164_MEMO_SIZE {
+                memo.insert(key.into(), verdict.as_deref().map(Box::from));
+            }
+            verdict
+        })
+    }
+
+    /// [`Self::to_e164`] without the memo: phonenumber's own verdict.
+    fn check(&self, region: Option<Id>, international: bool) -> Option<String> {
         let parsed = if international {
             if self.plus || self.digits.len() < 11 || self.digits.starts_with('0') {
                 return None;

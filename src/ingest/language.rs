@@ -77,6 +77,14 @@ pub fn detect(text: &str) -> Detected {
         use whatlang::Lang::*;
         whatlang::Detector::with_allowlist(vec![Spa, Eng, Cmn, Rus])
     });
+    // whatlang scores Cyrillic text only against the allowed languages written in it — Russian
+    // alone — so it always answers Russian with confidence 1, after scoring every trigram.
+    if whatlang::detect_script(text) == Some(whatlang::Script::Cyrillic) {
+        return Detected {
+            lang: Some(Lang::Ru),
+            confidence: 1.0,
+        };
+    }
     match DETECTOR.detect(text) {
         Some(info) => Detected {
             lang: Some(match info.lang() {

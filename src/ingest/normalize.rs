@@ -33,6 +33,25 @@ impl Normalized {
         (first, last.max(first) + 1)
     }
 
+    /// An empty text with room for `bytes` bytes (and as many chars).
+    fn with_capacity(bytes: usize) -> Self {
+        Normalized {
+            text: String::with_capacity(bytes),
+            origin: Vec::with_capacity(bytes),
+        }
+    }
+
+    /// Appends `s` unchanged, its chars coming from consecutive original chars from `origin`
+    /// on; returns the original char index after them.
+    fn push_verbatim(&mut self, s: &str, mut origin: u32) -> u32 {
+        self.text.push_str(s);
+        for _ in s.chars() {
+            self.origin.push(origin);
+            origin += 1;
+        }
+        origin
+    }
+
     fn push(&mut self, c: char, origin: u32) {
         self.text.push(c);
         self.origin.push(origin);
@@ -55,22 +74,16 @@ fn strip_html(original: &str) -> Normalized {
         )
         .expect("valid regex")
     });
-    let mut out = Normalized::default();
+    let mut out = Normalized::with_capacity(original.len());
     let mut char_index = 0u32;
     let mut last = 0;
     for m in TAG_OR_ENTITY.find_iter(original) {
-        for c in original[last..m.start()].chars() {
-            out.push(c, char_index);
-            char_index += 1;
-        }
+        char_index = out.push_verbatim(&original[last..m.start()], char_index);
         out.push(decode_entity(m.as_str()), char_index);
         char_index += m.as_str().chars().count() as u32;
         last = m.end();
     }
-    for c in original[last..].chars() {
-        out.push(c, char_index);
-        char_index += 1;
-    }
+    out.push_verbatim(&original[last..], char_index);
     out
 }
 
@@ -100,18 +113,22 @@ fn decode_entity(s: &str) -> char {
 /// NFKC is applied to each starter with its combining marks, so that every output char can be
 /// traced to the starter it came from.
 fn fold_chars(input: &Normalized) -> Normalized {
-    let mut out = Normalized::default();
-    let chars: Vec<char> = input.text.chars().collect();
-    let mut i = 0;
+    let mut out = Normalized::with_capacity(input.text.len());
+    let mut chars = input.text.chars().zip(&input.origin).peekable();
     let mut cluster = String::new();
-    while i < chars.len() {
-        let origin = input.origin[i];
+    while let Some((c, &origin)) = chars.next() {
+        let has_marks = chars
+            .peek()
+            .is_some_and(|&(next, _)| !next.is_ascii() && canonical_combining_class(next) != 0);
+        if c.is_ascii() && !has_marks {
+            // NFKC leaves a lone ASCII char as it is: only its case folds.
+            push_folded(&mut out, c.to_ascii_lowercase(), origin);
+            continue;
+        }
         cluster.clear();
-        cluster.push(chars[i]);
-        i += 1;
-        while i < chars.len() && canonical_combining_class(chars[i]) != 0 {
-            cluster.push(chars[i]);
-            i += 1;
+        cluster.push(c);
+        while let Some((mark, _)) = chars.next_if(|&(m, _)| canonical_combining_class(m) != 0) {
+            cluster.push(mark);
         }
         for c in cluster.nfkc().flat_map(char::to_lowercase) {
             push_folded(&mut out, c, origin);
@@ -121,10 +138,13 @@ fn fold_chars(input: &Normalized) -> Normalized {
         out.text.pop();
         out.origin.pop();
     }
-    let simplified = fast2s::convert(&out.text);
-    // fast2s maps char to char, so the origin map stays valid.
-    debug_assert_eq!(simplified.chars().count(), out.origin.len());
-    out.text = simplified;
+    // fast2s only ever changes three-byte chars (the CJK ranges): skip its copy of texts without.
+    if out.text.bytes().any(|b| b & 0xf0 == 0xe0) {
+        let simplified = fast2s::convert(&out.text);
+        // fast2s maps char to char, so the origin map stays valid.
+        debug_assert_eq!(simplified.chars().count(), out.origin.len());
+        out.text = simplified;
+    }
     out
 }
 

@@ -52,13 +52,17 @@ pub fn evidence(
     }
     let n_fields = v.fields.len().max(1) as f32;
     // What every head needs of a field, computed once per field rather than once per head.
-    let texts: Vec<FieldText> = v.fields.iter().map(|f| FieldText::new(ad, f)).collect();
+    let texts: Vec<FieldText> = v
+        .fields
+        .iter()
+        .map(|f| FieldText::new(model, ad, f))
+        .collect();
     for &h in heads {
         let mut spans: Vec<Evidence> = v
             .fields
             .iter()
             .zip(&texts)
-            .flat_map(|(f, t)| spans_of(f, &token_shares(model, f, h, n_fields), t, h))
+            .flat_map(|(f, t)| spans_of(f, &token_shares(model, f, t, h, n_fields), t, h))
             .collect();
         spans.sort_by(|a, b| b.weight.total_cmp(&a.weight));
         let floor = spans.first().map_or(0.0, |s| s.weight * MIN_SPAN_SHARE);
@@ -69,16 +73,21 @@ pub fn evidence(
     out
 }
 
-/// A field's original characters, its map from normalized to original, and which of its tokens
-/// contain a letter or digit (punctuation never starts or ends a span).
+/// A field's original characters, its map from normalized to original, which of its tokens
+/// contain a letter or digit (punctuation never starts or ends a span), and the feature columns
+/// each token takes part in.
 struct FieldText<'a> {
     norm: &'a Normalized,
     chars: Vec<char>,
     wordy: Vec<bool>,
+    /// Token `i`'s columns and shares are `columns[column_starts[i]..column_starts[i + 1]]`:
+    /// looked up once for all heads.
+    columns: Vec<(u32, f32)>,
+    column_starts: Vec<usize>,
 }
 
 impl<'a> FieldText<'a> {
-    fn new(ad: &'a IngestedAd, f: &FieldFeatures) -> Self {
+    fn new(model: &Model, ad: &'a IngestedAd, f: &FieldFeatures) -> Self {
         let (norm, original) = field_texts(ad, f.field);
         let norm_chars: Vec<char> = norm.text.chars().collect();
         let wordy = f
@@ -90,10 +99,19 @@ impl<'a> FieldText<'a> {
                     .is_some_and(|cs| cs.iter().any(|c| c.is_alphanumeric()))
             })
             .collect();
+        let mut columns = Vec::with_capacity(f.tokens.len() * 3);
+        let mut column_starts = Vec::with_capacity(f.tokens.len() + 1);
+        column_starts.push(0);
+        for i in 0..f.tokens.len() {
+            columns.extend(model.featurizer.token_columns(&f.tokens, i));
+            column_starts.push(columns.len());
+        }
         FieldText {
             norm,
             chars: original.chars().collect(),
             wordy,
+            columns,
+            column_starts,
         }
     }
 }
@@ -107,14 +125,20 @@ fn field_texts(ad: &IngestedAd, field: Field) -> (&Normalized, &str) {
 }
 
 /// Each token's share of head `h`'s logit.
-fn token_shares(model: &Model, f: &FieldFeatures, h: usize, n_fields: f32) -> Vec<f32> {
+fn token_shares(
+    model: &Model,
+    f: &FieldFeatures,
+    text: &FieldText,
+    h: usize,
+    n_fields: f32,
+) -> Vec<f32> {
     debug_assert!(h < HEADS);
-    (0..f.tokens.len())
-        .map(|i| {
-            let sum: f32 = model
-                .featurizer
-                .token_columns(&f.tokens, i)
-                .map(|(c, share)| share * model.heads.weight(c, h))
+    text.column_starts
+        .windows(2)
+        .map(|w| {
+            let sum: f32 = text.columns[w[0]..w[1]]
+                .iter()
+                .map(|&(c, share)| share * model.heads.weight(c, h))
                 .sum();
             sum * f.weight / n_fields
         })
