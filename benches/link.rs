@@ -192,13 +192,10 @@ fn add_to_store(base: &[ScoredAd], n: usize) {
         office: None,
         source: "bench",
     };
-    let stored: i64 = store
-        .conn()
-        .query_row("SELECT count(*) FROM ads", [], |r| r.get(0))
-        .unwrap();
-    if (stored as usize) < n {
+    let stored: usize = store.db().value("SELECT count(*) FROM ads", &[]).unwrap();
+    if stored < n {
         let start = Instant::now();
-        for from in (stored as usize..n).step_by(2048) {
+        for from in (stored..n).step_by(2048) {
             let batch: Vec<ScoredAd> = (from..(from + 2048).min(n))
                 .into_par_iter()
                 .map(|j| nth(base, j))
@@ -212,11 +209,8 @@ fn add_to_store(base: &[ScoredAd], n: usize) {
     }
     for _ in 0..3 {
         // Re-posts never stored before: each run adds its own (the store grows by 3,000).
-        let size: i64 = store
-            .conn()
-            .query_row("SELECT count(*) FROM ads", [], |r| r.get(0))
-            .unwrap();
-        let from = size as usize + 10_000;
+        let size: usize = store.db().value("SELECT count(*) FROM ads", &[]).unwrap();
+        let from = size + 10_000;
         let batch: Vec<ScoredAd> = (from..from + 1000).map(|j| nth(base, j)).collect();
         let start = Instant::now();
         let outcome = store.submit(&batch, &who).expect("submit");

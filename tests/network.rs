@@ -1,38 +1,43 @@
 //! `adscreen network` and the links in `queue`: ads written for the purpose (tests/data/
-//! network-ads.jsonl) submitted into a real SQLite file, in four languages.
+//! network-ads.jsonl) submitted into a real store, in four languages. Every check runs on a
+//! SQLite file and, when `ADSCREEN_TEST_POSTGRES` is set, on a PostgreSQL database.
 
 mod common;
-use common::{data, run};
+use common::{data, run, TestStore};
 
 use serde_json::Value;
 
-struct Db {
-    _dir: tempfile::TempDir,
-    path: String,
-}
-
-fn db() -> Db {
+/// Runs `check` on a fresh SQLite store, then on a fresh PostgreSQL database if the tests have
+/// a server.
+fn on_both_engines(test: &str, check: impl Fn(&TestStore)) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("n.db").to_string_lossy().into_owned();
-    Db { _dir: dir, path }
+    let stores = [
+        Some(TestStore::sqlite(dir.path())),
+        TestStore::postgres(test),
+    ];
+    for db in stores.iter().flatten() {
+        // Shown with a failure, to tell which engine failed.
+        eprintln!("{test} on {}", db.arg());
+        check(db);
+    }
 }
 
 /// Runs `adscreen ARGS --db DB`, expecting success.
-fn ok(db: &Db, args: &[&str]) -> common::Run {
+fn ok(db: &TestStore, args: &[&str]) -> common::Run {
+    let store = db.arg();
     let mut all = args.to_vec();
-    all.extend(["--db", &db.path]);
+    all.extend(["--db", &store]);
     let r = run(&all);
-    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    assert_eq!(r.code, 0, "{all:?}: {}", r.stderr);
     r
 }
 
 const SWITCHBOARD: &str = "+52 656 629 1000";
 
-/// A store with the test ads, the newspaper's switchboard stop-listed first.
-fn submitted() -> Db {
-    let db = db();
+/// Fills the store with the test ads, the newspaper's switchboard stop-listed first.
+fn submit_with_stop_list(db: &TestStore) {
     ok(
-        &db,
+        db,
         &[
             "network",
             "stop",
@@ -42,12 +47,11 @@ fn submitted() -> Db {
             "El Diario switchboard",
         ],
     );
-    ok(&db, &["submit", &data("network-ads.jsonl")]);
-    db
+    ok(db, &["submit", &data("network-ads.jsonl")]);
 }
 
 /// Groups listed as (sorted ext ids), in list order.
-fn groups(db: &Db, extra: &[&str]) -> Vec<Vec<String>> {
+fn groups(db: &TestStore, extra: &[&str]) -> Vec<Vec<String>> {
     let mut args = vec!["network", "list", "--json"];
     args.extend_from_slice(extra);
     ok(db, &args)
@@ -77,183 +81,204 @@ const DIARIO_DEPTO: &str = "10";
 
 #[test]
 fn links_translations_reposts_and_handles_but_not_a_switchboard() {
-    let db = submitted();
-    let networks = groups(&db, &[]);
-    assert_eq!(
-        networks,
-        [
-            ids(&["ru-farm", "ru-models", "ru-nanny"]),
-            ids(&["en-lure-laredo", "es-lure-juarez"]),
-            ids(&["zh-hotel-1", "zh-hotel-2"]),
-        ],
-        "riskiest first; the switchboard ads and the bakery stay alone"
+    on_both_engines(
+        "links_translations_reposts_and_handles_but_not_a_switchboard",
+        |db| {
+            submit_with_stop_list(db);
+            let networks = groups(db, &[]);
+            assert_eq!(
+                networks,
+                [
+                    ids(&["ru-farm", "ru-models", "ru-nanny"]),
+                    ids(&["en-lure-laredo", "es-lure-juarez"]),
+                    ids(&["zh-hotel-1", "zh-hotel-2"]),
+                ],
+                "riskiest first; the switchboard ads and the bakery stay alone"
+            );
+            // Template clusters: the translation pair and the Chinese re-post, not the
+            // Telegram ads (different wording).
+            assert_eq!(
+                groups(db, &["--clusters"]),
+                [
+                    ids(&["en-lure-laredo", "es-lure-juarez"]),
+                    ids(&["zh-hotel-1", "zh-hotel-2"])
+                ]
+            );
+            // The incremental links are what a full rebuild finds.
+            ok(db, &["network", "rebuild"]);
+            assert_eq!(groups(db, &[]), networks);
+        },
     );
-    // Template clusters: the translation pair and the Chinese re-post, not the Telegram ads
-    // (different wording).
-    assert_eq!(
-        groups(&db, &["--clusters"]),
-        [
-            ids(&["en-lure-laredo", "es-lure-juarez"]),
-            ids(&["zh-hotel-1", "zh-hotel-2"])
-        ]
-    );
-    // The incremental links are what a full rebuild finds.
-    ok(&db, &["network", "rebuild"]);
-    assert_eq!(groups(&db, &[]), networks);
 }
 
 #[test]
 fn network_show_says_what_ties_it_and_what_was_ignored() {
-    let db = db();
-    ok(&db, &["submit", &data("network-ads.jsonl")]);
-    // Without a stop-list the switchboard glues three unrelated ads together…
-    assert!(groups(&db, &[]).contains(&ids(&[
-        "es-diario-clinica",
-        "es-diario-depto",
-        "es-diario-mudanzas",
-        "es-diario-taller"
-    ])));
-    // …until it counts as common (4 of 12 ads is more than 20%), which a rebuild applies; the
-    // Telegram handle, on 3 ads, still links.
-    let r = ok(
-        &db,
-        &[
-            "network",
-            "rebuild",
-            "--common-share",
-            "0.2",
-            "--common-min",
-            "4",
-        ],
-    );
-    assert!(r.stdout.contains("3 networks"), "{}", r.stdout);
-    assert_eq!(groups(&db, &[]).len(), 3);
+    on_both_engines(
+        "network_show_says_what_ties_it_and_what_was_ignored",
+        |db| {
+            ok(db, &["submit", &data("network-ads.jsonl")]);
+            // Without a stop-list the switchboard glues three unrelated ads together…
+            assert!(groups(db, &[]).contains(&ids(&[
+                "es-diario-clinica",
+                "es-diario-depto",
+                "es-diario-mudanzas",
+                "es-diario-taller"
+            ])));
+            // …until it counts as common (4 of 12 ads is more than 20%), which a rebuild
+            // applies; the Telegram handle, on 3 ads, still links.
+            let r = ok(
+                db,
+                &[
+                    "network",
+                    "rebuild",
+                    "--common-share",
+                    "0.2",
+                    "--common-min",
+                    "4",
+                ],
+            );
+            assert!(r.stdout.contains("3 networks"), "{}", r.stdout);
+            assert_eq!(groups(db, &[]).len(), 3);
 
-    let page = ok(&db, &["network", "show", RU_NANNY]).stdout;
-    common::assert_shows(
-        &page,
-        &[
-            "network 5",
-            "telegram:ivan_work                       ads [5, 6, 7]",
-            "offices: Moscow, Saint Petersburg",
-            "seen 2026-07-15 – 2026-09-09",
-            "ru-nanny",
-        ],
-    );
-    let page = ok(&db, &["queue", "show", DIARIO_DEPTO]).stdout;
-    common::assert_shows(
-        &page,
-        &[
-            "— linked ads —",
-            "(none)",
-            "ignored phone:+526566291000: common: on 4 of 12 ads (more than 20% and at least 4)",
-        ],
+            let page = ok(db, &["network", "show", RU_NANNY]).stdout;
+            common::assert_shows(
+                &page,
+                &[
+                    "network 5",
+                    "telegram:ivan_work                       ads [5, 6, 7]",
+                    "offices: Moscow, Saint Petersburg",
+                    "seen 2026-07-15 – 2026-09-09",
+                    "ru-nanny",
+                ],
+            );
+            let page = ok(db, &["queue", "show", DIARIO_DEPTO]).stdout;
+            common::assert_shows(
+            &page,
+            &[
+                "— linked ads —",
+                "(none)",
+                "ignored phone:+526566291000: common: on 4 of 12 ads (more than 20% and at least 4)",
+            ],
+        );
+        },
     );
 }
 
 #[test]
 fn queue_shows_linked_ads_with_reasons_and_orders_by_network() {
-    let db = submitted();
-    let page = ok(&db, &["queue", "show", ES_LURE]).stdout;
-    assert!(
-        page.contains("en-lure-laredo") && page.contains("template similarity 0."),
-        "{page}"
-    );
-    let shown: Value =
-        serde_json::from_str(&ok(&db, &["queue", "show", RU_NANNY, "--json"]).stdout).unwrap();
-    let linked = shown["links"]["linked"].as_array().unwrap();
-    assert_eq!(linked.len(), 2);
-    for l in linked {
-        assert_eq!(l["why"], serde_json::json!(["shared telegram:ivan_work"]));
-    }
+    on_both_engines(
+        "queue_shows_linked_ads_with_reasons_and_orders_by_network",
+        |db| {
+            submit_with_stop_list(db);
+            let page = ok(db, &["queue", "show", ES_LURE]).stdout;
+            assert!(
+                page.contains("en-lure-laredo") && page.contains("template similarity 0."),
+                "{page}"
+            );
+            let shown: Value =
+                serde_json::from_str(&ok(db, &["queue", "show", RU_NANNY, "--json"]).stdout)
+                    .unwrap();
+            let linked = shown["links"]["linked"].as_array().unwrap();
+            assert_eq!(linked.len(), 2);
+            for l in linked {
+                assert_eq!(l["why"], serde_json::json!(["shared telegram:ivan_work"]));
+            }
 
-    let by_network = ok(&db, &["queue", "list", "--json", "--order", "network"]).json_lines();
-    let first: Vec<(&str, i64)> = by_network
-        .iter()
-        .take(3)
-        .map(|o| (o["ext_id"].as_str().unwrap(), o["linked"].as_i64().unwrap()))
-        .collect();
-    assert_eq!(
-        first,
-        [("ru-nanny", 2), ("ru-models", 2), ("ru-farm", 2)],
-        "the Telegram network outranks single ads that score higher"
+            let by_network =
+                ok(db, &["queue", "list", "--json", "--order", "network"]).json_lines();
+            let first: Vec<(&str, i64)> = by_network
+                .iter()
+                .take(3)
+                .map(|o| (o["ext_id"].as_str().unwrap(), o["linked"].as_i64().unwrap()))
+                .collect();
+            assert_eq!(
+                first,
+                [("ru-nanny", 2), ("ru-models", 2), ("ru-farm", 2)],
+                "the Telegram network outranks single ads that score higher"
+            );
+            let by_score = ok(db, &["queue", "list", "--json"]).json_lines();
+            assert_eq!(by_score[0]["ext_id"], "es-lure-juarez");
+        },
     );
-    let by_score = ok(&db, &["queue", "list", "--json"]).json_lines();
-    assert_eq!(by_score[0]["ext_id"], "es-lure-juarez");
 }
 
 #[test]
 fn exports_a_network_as_json_and_graphml() {
-    let db = submitted();
-    let json: Value =
-        serde_json::from_str(&ok(&db, &["network", "export", RU_NANNY, "--format", "json"]).stdout)
-            .unwrap();
-    assert_eq!(json["kind"], "network");
-    assert_eq!(json["stats"]["ads"], 3);
-    assert_eq!(json["contacts"][0]["contact"], "telegram:ivan_work");
+    on_both_engines("exports_a_network_as_json_and_graphml", |db| {
+        submit_with_stop_list(db);
+        let json: Value = serde_json::from_str(
+            &ok(db, &["network", "export", RU_NANNY, "--format", "json"]).stdout,
+        )
+        .unwrap();
+        assert_eq!(json["kind"], "network");
+        assert_eq!(json["stats"]["ads"], 3);
+        assert_eq!(json["contacts"][0]["contact"], "telegram:ivan_work");
 
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("n.graphml");
-    let file = file.to_str().unwrap();
-    ok(
-        &db,
-        &[
-            "network", "export", RU_NANNY, "--format", "graphml", "--out", file,
-        ],
-    );
-    let xml = std::fs::read_to_string(file).unwrap();
-    let mut reader = quick_xml::Reader::from_str(&xml);
-    let (mut nodes, mut edges) = (0, 0);
-    loop {
-        match reader.read_event().expect("well-formed GraphML") {
-            quick_xml::events::Event::Start(e) if e.name().0 == "node" => nodes += 1,
-            quick_xml::events::Event::Start(e) if e.name().0 == "edge" => edges += 1,
-            quick_xml::events::Event::Eof => break,
-            _ => {}
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("n.graphml");
+        let file = file.to_str().unwrap();
+        ok(
+            db,
+            &[
+                "network", "export", RU_NANNY, "--format", "graphml", "--out", file,
+            ],
+        );
+        let xml = std::fs::read_to_string(file).unwrap();
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        let (mut nodes, mut edges) = (0, 0);
+        loop {
+            match reader.read_event().expect("well-formed GraphML") {
+                quick_xml::events::Event::Start(e) if e.name().0 == "node" => nodes += 1,
+                quick_xml::events::Event::Start(e) if e.name().0 == "edge" => edges += 1,
+                quick_xml::events::Event::Eof => break,
+                _ => {}
+            }
         }
-    }
-    assert_eq!(
-        (nodes, edges),
-        (4, 3),
-        "three ads, one handle, three prints"
-    );
-    assert!(xml.contains("Из рук в руки"), "text kept as UTF-8");
+        assert_eq!(
+            (nodes, edges),
+            (4, 3),
+            "three ads, one handle, three prints"
+        );
+        assert!(xml.contains("Из рук в руки"), "text kept as UTF-8");
+    });
 }
 
 #[test]
 fn stop_list_entries_are_checked_and_listed() {
-    let db = db();
-    let r = run(&[
-        "network",
-        "stop",
-        "add",
-        "switchboard",
-        "--reason",
-        "x",
-        "--db",
-        &db.path,
-    ]);
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("phone:+"), "{}", r.stderr);
-    ok(
-        &db,
-        &[
+    on_both_engines("stop_list_entries_are_checked_and_listed", |db| {
+        let store = db.arg();
+        let r = run(&[
             "network",
             "stop",
             "add",
-            SWITCHBOARD,
-            "info@eldiario.mx",
+            "switchboard",
             "--reason",
-            "El Diario",
-        ],
-    );
-    let listed = ok(&db, &["network", "stop", "list"]).stdout;
-    common::assert_shows(
-        &listed,
-        &["phone:+526566291000", "email:info@eldiario.mx", "El Diario"],
-    );
-    ok(&db, &["network", "stop", "remove", "info@eldiario.mx"]);
-    assert!(!ok(&db, &["network", "stop", "list"])
-        .stdout
-        .contains("email:"));
+            "x",
+            "--db",
+            &store,
+        ]);
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("phone:+"), "{}", r.stderr);
+        ok(
+            db,
+            &[
+                "network",
+                "stop",
+                "add",
+                SWITCHBOARD,
+                "info@eldiario.mx",
+                "--reason",
+                "El Diario",
+            ],
+        );
+        let listed = ok(db, &["network", "stop", "list"]).stdout;
+        common::assert_shows(
+            &listed,
+            &["phone:+526566291000", "email:info@eldiario.mx", "El Diario"],
+        );
+        ok(db, &["network", "stop", "remove", "info@eldiario.mx"]);
+        assert!(!ok(db, &["network", "stop", "list"])
+            .stdout
+            .contains("email:"));
+    });
 }

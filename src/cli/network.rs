@@ -183,8 +183,8 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         }
         Command::Export(a) => export(a),
         Command::Rebuild(a) => {
-            let mut store = a.db.open()?;
-            let saved = settings::common_rule(store.conn())?;
+            let store = a.db.open()?;
+            let saved = settings::common_rule(store.db())?;
             let rule = CommonRule {
                 share: a.common_share.unwrap_or(saved.share),
                 min_ads: a.common_min.unwrap_or(saved.min_ads),
@@ -192,23 +192,23 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             if !(0.0..=1.0).contains(&rule.share) {
                 bail!("--common-share is a share of the store's ads: give a number from 0 to 1 (0.01 = 1%)");
             }
-            settings::set_common_rule(store.conn(), &rule)?;
-            relink(&mut store)
+            settings::set_common_rule(store.db(), &rule)?;
+            relink(&store)
         }
         Command::Stop(StopCommand::Add(a)) => stop_add(a),
         Command::Stop(StopCommand::Remove(a)) => {
-            let mut store = a.db.open()?;
+            let store = a.db.open()?;
             let contacts = a
                 .contacts
                 .iter()
                 .map(|c| parse_contact(c))
                 .collect::<Result<Vec<_>>>()?;
-            let removed = settings::remove_stops(store.conn(), &contacts)?;
+            let removed = settings::remove_stops(store.db(), &contacts)?;
             out!("removed {removed} of {} from the stop-list", contacts.len())?;
-            relink(&mut store)
+            relink(&store)
         }
         Command::Stop(StopCommand::List(a)) => {
-            let entries = settings::stop_list(a.db.open()?.conn())?;
+            let entries = settings::stop_list(a.db.open()?.db())?;
             for e in &entries {
                 out!(
                     "{:<40} {}  (added by {} at {})",
@@ -227,8 +227,8 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
 }
 
 /// Rebuilds the links and prints what came out.
-fn relink(store: &mut SqlStore) -> Result<ExitCode> {
-    let s = rebuild(store.conn())?;
+fn relink(store: &SqlStore) -> Result<ExitCode> {
+    let s = rebuild(store.db())?;
     out!(
         "relinked {} ads: {} networks and {} template clusters of two or more ads, {} template links (common contact: on more than {}% of ads and at least {})",
         s.ads,
@@ -269,16 +269,16 @@ fn stop_add(a: StopAddArgs) -> Result<ExitCode> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut store = a.db.open()?;
-    settings::add_stops(store.conn(), &entries)?;
+    let store = a.db.open()?;
+    settings::add_stops(store.db(), &entries)?;
     for e in &entries {
         out!("stop-listed {}", e.contact)?;
     }
-    relink(&mut store)
+    relink(&store)
 }
 
 fn find(store: &SqlStore, kind: Kind, id: i64) -> Result<GroupView> {
-    match view::group(store.conn(), kind, id)? {
+    match view::group(store.db(), kind, id)? {
         Some(g) => Ok(g),
         None => bail!(
             "no {} with id {id}: `adscreen network list{}` shows the ids",
@@ -293,7 +293,7 @@ fn find(store: &SqlStore, kind: Kind, id: i64) -> Result<GroupView> {
 }
 
 fn list(a: ListArgs) -> Result<ExitCode> {
-    let groups = view::list(a.db.open()?.conn(), a.kind.kind(), a.limit)?;
+    let groups = view::list(a.db.open()?.db(), a.kind.kind(), a.limit)?;
     if a.json {
         for g in &groups {
             out!("{}", serde_json::to_string(g)?)?;

@@ -314,7 +314,7 @@ fn show(a: ShowArgs) -> Result<ExitCode> {
             a.id
         );
     };
-    let links = ad_links(store.conn(), a.id)?;
+    let links = ad_links(store.db(), a.id)?;
     if a.json {
         let mut v = serde_json::to_value(&ad)?;
         v["links"] = serde_json::to_value(&links)?;

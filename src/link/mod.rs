@@ -112,7 +112,7 @@ pub trait Links {
 
 impl Links for crate::queue::SqlStore {
     fn links(&self, id: i64) -> anyhow::Result<Option<view::AdLinks>> {
-        view::ad_links(self.conn(), id)
+        view::ad_links(self.db(), id)
     }
 }
 

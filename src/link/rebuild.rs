@@ -9,7 +9,6 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::Result;
 use rayon::prelude::*;
-use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
 use super::graph::Components;
@@ -17,7 +16,9 @@ use super::settings::{common_rule, stop_list};
 use super::stats::{insert_group_row, refresh_networks, AdFacets};
 use super::templates::{to_blob, MIN_SIMILARITY};
 use super::{AdKeys, CommonRule, BUCKET_CANDIDATES};
+use crate::db::Db;
 use crate::ingest::{normalize, Entities};
+use crate::params;
 
 /// The groups and template links of a set of ads, by index into the ads given.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,28 +141,29 @@ struct StoredEntities {
 
 /// Recomputes the link index and every network and cluster of the store from its ads, in one
 /// transaction, with the stored stop-list and thresholds.
-pub fn rebuild(conn: &Connection) -> Result<RebuildSummary> {
-    let tx = conn.unchecked_transaction()?;
-    let rule = common_rule(&tx)?;
-    let stop: HashSet<String> = stop_list(&tx)?.into_iter().map(|e| e.contact).collect();
-    let rows: Vec<StoredAd> = tx
-        .prepare(
-            "SELECT id, scored, text, translation, score, office, lang,
-                    json_extract(metadata, '$.publication') FROM ads ORDER BY id",
-        )?
-        .query_map([], |r| {
+pub fn rebuild(db: &dyn Db) -> Result<RebuildSummary> {
+    // Serialized with submissions: a batch linked meanwhile would be lost when the index is
+    // replaced.
+    let tx = db.transaction()?;
+    tx.serialize_writers()?;
+    let rule = common_rule(&*tx)?;
+    let stop: HashSet<String> = stop_list(&*tx)?.into_iter().map(|e| e.contact).collect();
+    let rows: Vec<StoredAd> = tx.query_map(
+        "SELECT id, scored, text, translation, score, office, lang, publication FROM ads ORDER BY id",
+        &[],
+        |r| {
             Ok(StoredAd {
                 id: r.get(0)?,
                 scored: r.get(1)?,
                 text: r.get(2)?,
                 translation: r.get(3)?,
-                score: r.get::<_, f64>(4)? as f32,
+                score: r.get(4)?,
                 office: r.get(5)?,
                 lang: r.get(6)?,
                 publication: r.get(7)?,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+        },
+    )?;
     let ads: Vec<AdKeys> = rows
         .par_iter()
         .map(
@@ -184,47 +186,51 @@ pub fn rebuild(conn: &Connection) -> Result<RebuildSummary> {
         )
         .collect::<Result<_>>()?;
     let linked = link_all(&ads, &stop, &rule);
-    for table in [
-        "ad_contacts",
-        "ad_signatures",
-        "ad_bands",
-        "template_links",
-        "ad_groups",
+    for delete in [
+        "DELETE FROM ad_contacts",
+        "DELETE FROM ad_signatures",
+        "DELETE FROM ad_bands",
+        "DELETE FROM template_links",
+        "DELETE FROM ad_groups",
     ] {
-        tx.execute(&format!("DELETE FROM {table}"), [])?;
+        tx.execute(delete, &[])?;
     }
-    {
-        let mut contact = tx.prepare("INSERT INTO ad_contacts (contact, ad_id) VALUES (?1, ?2)")?;
-        let mut signature =
-            tx.prepare("INSERT INTO ad_signatures (ad_id, signature) VALUES (?1, ?2)")?;
-        let mut band = tx.prepare("INSERT INTO ad_bands (band_key, ad_id) VALUES (?1, ?2)")?;
-        for (i, (ad, row)) in ads.iter().zip(&rows).enumerate() {
-            for c in &ad.contacts {
-                contact.execute(params![c, ad.id])?;
-            }
-            for s in &ad.signatures {
-                signature.execute(params![ad.id, to_blob(s)])?;
-            }
-            for b in ad.bands() {
-                band.execute(params![b, ad.id])?;
-            }
-            let network = ads[linked.network[i] as usize].id;
-            let cluster = ads[linked.cluster[i] as usize].id;
-            let facets = AdFacets {
-                score: row.score,
-                office: row.office.as_deref(),
-                lang: row.lang.as_deref(),
-                publication: row.publication.as_deref(),
-            };
-            insert_group_row(&tx, ad.id, network, cluster, &facets)?;
+    for (i, (ad, row)) in ads.iter().zip(&rows).enumerate() {
+        for c in &ad.contacts {
+            tx.execute(
+                "INSERT INTO ad_contacts (contact, ad_id) VALUES (?1, ?2)",
+                params![c, ad.id],
+            )?;
         }
-        let mut link = tx
-            .prepare("INSERT INTO template_links (ad_id, other, similarity) VALUES (?1, ?2, ?3)")?;
-        for &(i, j, s) in &linked.template_links {
-            link.execute(params![ads[i as usize].id, ads[j as usize].id, s])?;
+        for s in &ad.signatures {
+            tx.execute(
+                "INSERT INTO ad_signatures (ad_id, signature) VALUES (?1, ?2)",
+                params![ad.id, to_blob(s)],
+            )?;
         }
+        for b in ad.bands() {
+            tx.execute(
+                "INSERT INTO ad_bands (band_key, ad_id) VALUES (?1, ?2)",
+                params![b, ad.id],
+            )?;
+        }
+        let network = ads[linked.network[i] as usize].id;
+        let cluster = ads[linked.cluster[i] as usize].id;
+        let facets = AdFacets {
+            score: row.score,
+            office: row.office.as_deref(),
+            lang: row.lang.as_deref(),
+            publication: row.publication.as_deref(),
+        };
+        insert_group_row(&*tx, ad.id, network, cluster, &facets)?;
     }
-    refresh_networks(&tx, None)?;
+    for &(i, j, s) in &linked.template_links {
+        tx.execute(
+            "INSERT INTO template_links (ad_id, other, similarity) VALUES (?1, ?2, ?3)",
+            params![ads[i as usize].id, ads[j as usize].id, s],
+        )?;
+    }
+    refresh_networks(&*tx, None)?;
     tx.commit()?;
     Ok(RebuildSummary {
         ads: ads.len(),

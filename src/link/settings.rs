@@ -1,11 +1,12 @@
 //! What makes a contact non-identifying, as kept in the store: the stop-list and the
 //! common-contact thresholds.
 
-use anyhow::Result;
-use rusqlite::{params, Connection, OptionalExtension};
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::CommonRule;
+use crate::db::Db;
+use crate::params;
 
 /// A contact an analyst declared non-identifying.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -21,24 +22,24 @@ pub struct StopEntry {
 }
 
 /// The store's common-contact thresholds.
-pub fn common_rule(conn: &Connection) -> Result<CommonRule> {
-    Ok(conn.query_row(
-        "SELECT common_share, common_min FROM link_settings WHERE id = 1",
-        [],
-        |r| {
-            Ok(CommonRule {
-                share: r.get(0)?,
-                min_ads: r.get::<_, i64>(1)? as usize,
-            })
-        },
-    )?)
+pub fn common_rule(db: &dyn Db) -> Result<CommonRule> {
+    let row = db
+        .query_opt(
+            "SELECT common_share, common_min FROM link_settings WHERE id = 1",
+            &[],
+        )?
+        .context("the store has no link settings row")?;
+    Ok(CommonRule {
+        share: row.get(0)?,
+        min_ads: row.get(1)?,
+    })
 }
 
 /// Saves new common-contact thresholds (they apply from the next rebuild and submit on).
-pub fn set_common_rule(conn: &Connection, rule: &CommonRule) -> Result<()> {
-    conn.execute(
+pub fn set_common_rule(db: &dyn Db, rule: &CommonRule) -> Result<()> {
+    db.execute(
         "UPDATE link_settings SET common_share = ?1, common_min = ?2 WHERE id = 1",
-        params![rule.share, rule.min_ads as i64],
+        params![rule.share, rule.min_ads],
     )?;
     Ok(())
 }
@@ -46,18 +47,18 @@ pub fn set_common_rule(conn: &Connection, rule: &CommonRule) -> Result<()> {
 /// Why a contact links nothing, if it does not: stop-listed, or carried by too many of the
 /// store's `total` ads.
 pub fn why_ignored(
-    conn: &Connection,
+    db: &dyn Db,
     rule: &CommonRule,
     contact: &str,
     total: usize,
 ) -> Result<Option<String>> {
-    if let Some(reason) = stop_reason(conn, contact)? {
+    if let Some(reason) = stop_reason(db, contact)? {
         return Ok(Some(format!("stop-listed: {reason}")));
     }
-    let carriers: i64 = conn
-        .prepare_cached("SELECT count(*) FROM ad_contacts WHERE contact = ?1")?
-        .query_row([contact], |r| r.get(0))?;
-    let carriers = carriers as usize;
+    let carriers: usize = db.value(
+        "SELECT count(*) FROM ad_contacts WHERE contact = ?1",
+        params![contact],
+    )?;
     Ok(rule.is_common(carriers, total).then(|| {
         format!(
             "common: on {carriers} of {total} ads (more than {}% and at least {})",
@@ -68,49 +69,52 @@ pub fn why_ignored(
 }
 
 /// Why a contact is stop-listed, if it is.
-pub fn stop_reason(conn: &Connection, contact: &str) -> Result<Option<String>> {
-    Ok(conn
-        .query_row(
-            "SELECT reason FROM stop_contacts WHERE contact = ?1",
-            [contact],
-            |r| r.get(0),
-        )
-        .optional()?)
+pub fn stop_reason(db: &dyn Db, contact: &str) -> Result<Option<String>> {
+    db.query_opt(
+        "SELECT reason FROM stop_contacts WHERE contact = ?1",
+        params![contact],
+    )?
+    .map(|r| r.get(0))
+    .transpose()
 }
 
 /// The whole stop-list, in contact order.
-pub fn stop_list(conn: &Connection) -> Result<Vec<StopEntry>> {
-    let mut stmt = conn.prepare(
-        "SELECT contact, reason, added_by, added_at FROM stop_contacts ORDER BY contact",
+pub fn stop_list(db: &dyn Db) -> Result<Vec<StopEntry>> {
+    let mut entries = db.query_map(
+        "SELECT contact, reason, added_by, added_at FROM stop_contacts",
+        &[],
+        |r| {
+            Ok(StopEntry {
+                contact: r.get(0)?,
+                reason: r.get(1)?,
+                added_by: r.get(2)?,
+                added_at: r.get(3)?,
+            })
+        },
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(StopEntry {
-            contact: r.get(0)?,
-            reason: r.get(1)?,
-            added_by: r.get(2)?,
-            added_at: r.get(3)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    // Sorted here, byte-wise: PostgreSQL's collation would order `phone:+52…` and `phone:52…`
+    // differently from SQLite.
+    entries.sort_by(|a, b| a.contact.cmp(&b.contact));
+    Ok(entries)
 }
 
 /// Adds (or re-explains) stop-listed contacts.
-pub fn add_stops(conn: &Connection, entries: &[StopEntry]) -> Result<()> {
+pub fn add_stops(db: &dyn Db, entries: &[StopEntry]) -> Result<()> {
     for e in entries {
-        conn.execute(
+        db.execute(
             "INSERT INTO stop_contacts (contact, reason, added_by, added_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (contact) DO UPDATE SET reason = excluded.reason, added_by = excluded.added_by, added_at = excluded.added_at",
-            params![e.contact, e.reason, e.added_by, e.added_at],
+            params![&e.contact, &e.reason, &e.added_by, &e.added_at],
         )?;
     }
     Ok(())
 }
 
 /// Removes contacts from the stop-list; returns how many were on it.
-pub fn remove_stops(conn: &Connection, contacts: &[String]) -> Result<usize> {
+pub fn remove_stops(db: &dyn Db, contacts: &[String]) -> Result<usize> {
     let mut removed = 0;
     for c in contacts {
-        removed += conn.execute("DELETE FROM stop_contacts WHERE contact = ?1", [c])?;
+        removed += db.execute("DELETE FROM stop_contacts WHERE contact = ?1", params![c])?;
     }
     Ok(removed)
 }

@@ -2,10 +2,11 @@
 //! the `networks` table that keeps each network's score for ordering the queue.
 
 use anyhow::Result;
-use rusqlite::{params_from_iter, Connection, ToSql};
 use serde::Serialize;
 
 use super::score::{network_score, GroupStats};
+use crate::db::{Db, Value};
+use crate::params;
 
 /// Which grouping of linked ads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -42,35 +43,35 @@ pub struct AdFacets<'a> {
 
 /// Records an ad's groups and facets.
 pub fn insert_group_row(
-    conn: &Connection,
+    db: &dyn Db,
     ad: i64,
     network: i64,
     cluster: i64,
     f: &AdFacets,
 ) -> Result<()> {
-    conn.prepare_cached(
+    db.execute(
         "INSERT INTO ad_groups (ad_id, network, cluster, score, office, lang, publication)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(rusqlite::params![
-        ad,
-        network,
-        cluster,
-        f.score,
-        f.office,
-        f.lang,
-        f.publication
-    ])?;
+        params![
+            ad,
+            network,
+            cluster,
+            f.score,
+            f.office,
+            f.lang,
+            f.publication
+        ],
+    )?;
     Ok(())
 }
 
 /// Stats of the groups of `kind` selected by `filter` (a SQL `WHERE` clause over `g.` =
-/// ad_groups, or empty for all), as (group id, stats).
+/// ad_groups with its values bound in `args`, or empty for all), as (group id, stats).
 pub fn group_stats(
-    conn: &Connection,
+    db: &dyn Db,
     kind: Kind,
     filter: &str,
-    args: &[&dyn ToSql],
+    args: &[Value],
 ) -> Result<Vec<(i64, GroupStats)>> {
     let col = kind.column();
     let sql = format!(
@@ -78,49 +79,47 @@ pub fn group_stats(
                 count(DISTINCT g.publication), count(DISTINCT g.lang)
          FROM ad_groups g {filter} GROUP BY g.{col}"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+    db.query_map(&sql, args, |r| {
         Ok((
             r.get(0)?,
             GroupStats {
-                ads: r.get::<_, i64>(1)? as usize,
-                max_score: r.get::<_, f64>(2)? as f32,
-                mean_score: r.get::<_, f64>(3)? as f32,
-                offices: r.get::<_, i64>(4)? as usize,
-                publications: r.get::<_, i64>(5)? as usize,
-                languages: r.get::<_, i64>(6)? as usize,
+                ads: r.get(1)?,
+                max_score: r.get(2)?,
+                mean_score: r.get(3)?,
+                offices: r.get(4)?,
+                publications: r.get(5)?,
+                languages: r.get(6)?,
             },
         ))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })
 }
 
 /// Recomputes the `networks` rows of the given networks (all of them for `None`).
-pub fn refresh_networks(conn: &Connection, ids: Option<&[i64]>) -> Result<()> {
+pub fn refresh_networks(db: &dyn Db, ids: Option<&[i64]>) -> Result<()> {
     let stats = match ids {
         None => {
-            conn.execute("DELETE FROM networks", [])?;
-            group_stats(conn, Kind::Network, "", &[])?
+            db.execute("DELETE FROM networks", &[])?;
+            group_stats(db, Kind::Network, "", &[])?
         }
         Some(ids) => {
             let mut all = Vec::with_capacity(ids.len());
-            for id in ids {
+            for &id in ids {
                 all.extend(group_stats(
-                    conn,
+                    db,
                     Kind::Network,
                     "WHERE g.network = ?1",
-                    &[id],
+                    params![id],
                 )?);
             }
             all
         }
     };
-    let mut upsert = conn.prepare_cached(
-        "INSERT INTO networks (id, size, network_score) VALUES (?1, ?2, ?3)
-         ON CONFLICT (id) DO UPDATE SET size = excluded.size, network_score = excluded.network_score",
-    )?;
     for (id, s) in stats {
-        upsert.execute(rusqlite::params![id, s.ads as i64, network_score(&s)])?;
+        db.execute(
+            "INSERT INTO networks (id, size, network_score) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET size = excluded.size, network_score = excluded.network_score",
+            params![id, s.ads, network_score(&s)],
+        )?;
     }
     Ok(())
 }

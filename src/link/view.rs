@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
-use rusqlite::{params, Connection, OptionalExtension};
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::score::{network_score, GroupStats};
 use super::settings::{common_rule, why_ignored};
 use super::stats::{group_stats, Kind};
+use crate::db::Db;
+use crate::params;
 
 /// One ad of a group.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -95,16 +96,15 @@ pub struct GroupView {
 }
 
 /// Groups of two or more ads, highest network score first.
-pub fn list(conn: &Connection, kind: Kind, limit: usize) -> Result<Vec<GroupView>> {
+pub fn list(db: &dyn Db, kind: Kind, limit: usize) -> Result<Vec<GroupView>> {
     let ids: Vec<i64> = match kind {
-        Kind::Network => conn
-            .prepare(
-                "SELECT id FROM networks WHERE size > 1 ORDER BY network_score DESC, id LIMIT ?1",
-            )?
-            .query_map([limit as i64], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?,
+        Kind::Network => db.query_map(
+            "SELECT id FROM networks WHERE size > 1 ORDER BY network_score DESC, id LIMIT ?1",
+            params![limit],
+            |r| r.get(0),
+        )?,
         Kind::Cluster => {
-            let mut all: Vec<(i64, f32)> = group_stats(conn, kind, "", &[])?
+            let mut all: Vec<(i64, f32)> = group_stats(db, kind, "", &[])?
                 .into_iter()
                 .filter(|(_, s)| s.ads > 1)
                 .map(|(id, s)| (id, network_score(&s)))
@@ -114,38 +114,40 @@ pub fn list(conn: &Connection, kind: Kind, limit: usize) -> Result<Vec<GroupView
         }
     };
     ids.into_iter()
-        .map(|id| Ok(group(conn, kind, id)?.expect("listed groups exist")))
+        .map(|id| Ok(group(db, kind, id)?.expect("listed groups exist")))
         .collect()
 }
 
 /// One group in full, or `None` if no ad belongs to a group of that id.
-pub fn group(conn: &Connection, kind: Kind, id: i64) -> Result<Option<GroupView>> {
+pub fn group(db: &dyn Db, kind: Kind, id: i64) -> Result<Option<GroupView>> {
     let col = kind.column();
-    let Some((_, stats)) = group_stats(conn, kind, &format!("WHERE g.{col} = ?1"), &[&id])?
+    let Some((_, stats)) = group_stats(db, kind, &format!("WHERE g.{col} = ?1"), params![id])?
         .into_iter()
         .next()
     else {
         return Ok(None);
     };
-    let ads: Vec<MemberAd> = conn
-        .prepare(&format!(
-            "SELECT a.id, a.ext_id, a.score, a.lang, a.office, json_extract(a.metadata, '$.publication'),
-                    COALESCE(json_extract(a.metadata, '$.published'), substr(a.submitted_at, 1, 10)), a.status
+    let published = db.dialect().json_text("a.metadata", "published");
+    let ads: Vec<MemberAd> = db.query_map(
+        &format!(
+            "SELECT a.id, a.ext_id, a.score, a.lang, a.office, a.publication,
+                    COALESCE({published}, substr(a.submitted_at, 1, 10)), a.status
              FROM ad_groups g JOIN ads a ON a.id = g.ad_id WHERE g.{col} = ?1 ORDER BY a.score DESC, a.id"
-        ))?
-        .query_map([id], |r| {
+        ),
+        params![id],
+        |r| {
             Ok(MemberAd {
                 id: r.get(0)?,
                 ext_id: r.get(1)?,
-                score: r.get::<_, f64>(2)? as f32,
+                score: r.get(2)?,
                 lang: r.get(3)?,
                 office: r.get(4)?,
                 publication: r.get(5)?,
                 seen: r.get(6)?,
                 status: r.get(7)?,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+        },
+    )?;
     let distinct = |f: fn(&MemberAd) -> Option<&String>| {
         let mut v: Vec<String> = ads.iter().filter_map(|a| f(a).cloned()).collect();
         v.sort();
@@ -163,79 +165,88 @@ pub fn group(conn: &Connection, kind: Kind, id: i64) -> Result<Option<GroupView>
         offices: distinct(|a| a.office.as_ref()),
         languages: distinct(|a| a.lang.as_ref()),
         publications: distinct(|a| a.publication.as_ref()),
-        contacts: contacts_of(conn, kind, id)?,
+        contacts: contacts_of(db, kind, id)?,
         clusters: match kind {
-            Kind::Network => clusters_in(conn, id)?,
+            Kind::Network => clusters_in(db, id)?,
             Kind::Cluster => Vec::new(),
         },
-        template_links: template_links_in(conn, kind, id)?,
+        template_links: template_links_in(db, kind, id)?,
         ads,
     };
     Ok(Some(view))
 }
 
 /// Ads in the store that are linked (have a group row); the base of the common-contact share.
-fn linked_total(conn: &Connection) -> Result<usize> {
-    Ok(conn.query_row("SELECT count(*) FROM ad_groups", [], |r| r.get::<_, i64>(0))? as usize)
+fn linked_total(db: &dyn Db) -> Result<usize> {
+    db.value("SELECT count(*) FROM ad_groups", &[])
 }
 
-/// Every contact of the group's ads: the ones that tie two or more of them first.
-fn contacts_of(conn: &Connection, kind: Kind, id: i64) -> Result<Vec<ContactUse>> {
-    let rule = common_rule(conn)?;
-    let total = linked_total(conn)?;
+/// Every contact of the group's ads: the identifying ones before the ignored ones, each part
+/// most shared first, then by contact.
+fn contacts_of(db: &dyn Db, kind: Kind, id: i64) -> Result<Vec<ContactUse>> {
+    let rule = common_rule(db)?;
+    let total = linked_total(db)?;
     let col = kind.column();
-    let counts: Vec<(String, String, i64)> = conn
-        .prepare(&format!(
-            "SELECT c.contact, group_concat(c.ad_id), (SELECT count(*) FROM ad_contacts s WHERE s.contact = c.contact)
-             FROM ad_groups g JOIN ad_contacts c ON c.ad_id = g.ad_id WHERE g.{col} = ?1
-             GROUP BY c.contact ORDER BY count(*) DESC, c.contact"
-        ))?
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut out: Vec<ContactUse> = counts
+    // Grouped here rather than in SQL: the engines share no string aggregate, and a BTreeMap
+    // orders the contacts byte-wise on both.
+    let mut carriers: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    db.each(
+        &format!(
+            "SELECT c.contact, c.ad_id FROM ad_groups g JOIN ad_contacts c ON c.ad_id = g.ad_id
+             WHERE g.{col} = ?1"
+        ),
+        params![id],
+        &mut |r| {
+            carriers.entry(r.get(0)?).or_default().push(r.get(1)?);
+            Ok(())
+        },
+    )?;
+    let mut out: Vec<ContactUse> = carriers
         .into_iter()
-        .map(|(contact, ads, in_store)| {
-            let mut ads: Vec<i64> = ads.split(',').filter_map(|a| a.parse().ok()).collect();
+        .map(|(contact, mut ads)| {
             ads.sort_unstable();
             Ok(ContactUse {
-                ignored: why_ignored(conn, &rule, &contact, total)?,
+                ignored: why_ignored(db, &rule, &contact, total)?,
+                ads_in_store: db.value(
+                    "SELECT count(*) FROM ad_contacts WHERE contact = ?1",
+                    params![&contact],
+                )?,
                 contact,
                 ads,
-                ads_in_store: in_store as usize,
             })
         })
         .collect::<Result<_>>()?;
-    out.sort_by_key(|c| c.ignored.is_some());
+    out.sort_by_key(|c| (c.ignored.is_some(), std::cmp::Reverse(c.ads.len())));
     Ok(out)
 }
 
 /// Template clusters of two or more ads inside a network.
-fn clusters_in(conn: &Connection, network: i64) -> Result<Vec<(i64, usize)>> {
-    Ok(conn
-        .prepare(
-            "SELECT cluster, count(*) FROM ad_groups WHERE network = ?1 GROUP BY cluster
-             HAVING count(*) > 1 ORDER BY count(*) DESC, cluster",
-        )?
-        .query_map([network], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))?
-        .collect::<rusqlite::Result<_>>()?)
+fn clusters_in(db: &dyn Db, network: i64) -> Result<Vec<(i64, usize)>> {
+    db.query_map(
+        "SELECT cluster, count(*) FROM ad_groups WHERE network = ?1 GROUP BY cluster
+         HAVING count(*) > 1 ORDER BY count(*) DESC, cluster",
+        params![network],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// Template links whose newer ad is in the group (the older one then is too).
-fn template_links_in(conn: &Connection, kind: Kind, id: i64) -> Result<Vec<TemplateLink>> {
+fn template_links_in(db: &dyn Db, kind: Kind, id: i64) -> Result<Vec<TemplateLink>> {
     let col = kind.column();
-    Ok(conn
-        .prepare(&format!(
+    db.query_map(
+        &format!(
             "SELECT t.ad_id, t.other, t.similarity FROM ad_groups g JOIN template_links t ON t.ad_id = g.ad_id
              WHERE g.{col} = ?1 ORDER BY t.ad_id, t.other"
-        ))?
-        .query_map([id], |r| {
+        ),
+        params![id],
+        |r| {
             Ok(TemplateLink {
                 ad: r.get(0)?,
                 other: r.get(1)?,
-                similarity: r.get::<_, f64>(2)? as f32,
+                similarity: r.get(2)?,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?)
+        },
+    )
 }
 
 /// An ad linked to the one shown, and why.
@@ -273,79 +284,77 @@ pub const MAX_LINKED: usize = 50;
 
 /// The links of ad `id`, or `None` if it has not been linked (a store from before networks:
 /// `adscreen network rebuild`).
-pub fn ad_links(conn: &Connection, id: i64) -> Result<Option<AdLinks>> {
-    let group = conn
-        .query_row(
-            "SELECT g.network, g.cluster, n.size, n.network_score FROM ad_groups g
-             JOIN networks n ON n.id = g.network WHERE g.ad_id = ?1",
-            [id],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, f64>(3)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((network, cluster, size, score)) = group else {
+pub fn ad_links(db: &dyn Db, id: i64) -> Result<Option<AdLinks>> {
+    let Some(group) = db.query_opt(
+        "SELECT g.network, g.cluster, n.size, n.network_score FROM ad_groups g
+         JOIN networks n ON n.id = g.network WHERE g.ad_id = ?1",
+        params![id],
+    )?
+    else {
         return Ok(None);
     };
-    let rule = common_rule(conn)?;
-    let total = linked_total(conn)?;
+    let rule = common_rule(db)?;
+    let total = linked_total(db)?;
     let mut why: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     let mut ignored = Vec::new();
-    let contacts: Vec<String> = conn
-        .prepare("SELECT contact FROM ad_contacts WHERE ad_id = ?1 ORDER BY contact")?
-        .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut sharing = conn.prepare(
-        "SELECT ad_id FROM ad_contacts WHERE contact = ?1 AND ad_id <> ?2 ORDER BY ad_id DESC LIMIT ?3",
+    let mut contacts: Vec<String> = db.query_map(
+        "SELECT contact FROM ad_contacts WHERE ad_id = ?1",
+        params![id],
+        |r| r.get(0),
     )?;
+    // Byte order on both engines (PostgreSQL's collation would differ).
+    contacts.sort();
     for contact in contacts {
-        if let Some(reason) = why_ignored(conn, &rule, &contact, total)? {
+        if let Some(reason) = why_ignored(db, &rule, &contact, total)? {
             ignored.push((contact, reason));
             continue;
         }
-        for other in sharing.query_map(params![contact, id, MAX_LINKED as i64], |r| r.get(0))? {
-            why.entry(other?)
+        db.each(
+            "SELECT ad_id FROM ad_contacts WHERE contact = ?1 AND ad_id <> ?2 ORDER BY ad_id DESC LIMIT ?3",
+            params![&contact, id, MAX_LINKED],
+            &mut |r| {
+                why.entry(r.get(0)?)
+                    .or_default()
+                    .push(format!("shared {contact}"));
+                Ok(())
+            },
+        )?;
+    }
+    db.each(
+        "SELECT other, similarity FROM template_links WHERE ad_id = ?1
+         UNION ALL SELECT ad_id, similarity FROM template_links WHERE other = ?1",
+        params![id],
+        &mut |r| {
+            let s: f64 = r.get(1)?;
+            why.entry(r.get(0)?)
                 .or_default()
-                .push(format!("shared {contact}"));
-        }
-    }
-    let similar = conn
-        .prepare(
-            "SELECT other, similarity FROM template_links WHERE ad_id = ?1
-             UNION ALL SELECT ad_id, similarity FROM template_links WHERE other = ?1",
-        )?
-        .query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (other, s) in similar {
-        why.entry(other)
-            .or_default()
-            .push(format!("template similarity {s:.2}"));
-    }
-    let mut about = conn.prepare("SELECT ext_id, score FROM ads WHERE id = ?1")?;
+                .push(format!("template similarity {s:.2}"));
+            Ok(())
+        },
+    )?;
     let mut linked: Vec<LinkedAd> = why
         .into_iter()
         .map(|(other, why)| {
-            let (ext_id, score) =
-                about.query_row([other], |r| Ok((r.get(0)?, r.get::<_, f64>(1)? as f32)))?;
+            let about = db
+                .query_opt(
+                    "SELECT ext_id, score FROM ads WHERE id = ?1",
+                    params![other],
+                )?
+                .with_context(|| format!("linked ad {other} is not in the store"))?;
             Ok(LinkedAd {
                 id: other,
-                ext_id,
-                score,
+                ext_id: about.get(0)?,
+                score: about.get(1)?,
                 why,
             })
         })
         .collect::<Result<_>>()?;
     linked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
     Ok(Some(AdLinks {
-        network,
-        network_size: size as usize,
-        network_score: score as f32,
-        cluster,
+        network: group.get(0)?,
+        network_size: group.get(2)?,
+        network_score: group.get(3)?,
+        cluster: group.get(1)?,
         linked,
         ignored,
     }))

@@ -119,7 +119,7 @@ impl Store for SqlStore {
     fn submit(&mut self, batch: &[ScoredAd], who: &Submission) -> Result<BatchOutcome> {
         let tx = self.db.transaction()?;
         tx.serialize_writers()?;
-        let mut linker = Linker::new(self.db.sqlite_connection()?)?;
+        let mut linker = Linker::new(&*tx)?;
         let mut outcome = BatchOutcome::default();
         let at = now();
         for ad in batch {
