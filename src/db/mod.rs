@@ -337,10 +337,6 @@ pub trait Db: Send {
     /// Inserts rows into `table` (columns named in order) as fast as the engine allows:
     /// prepared inserts on SQLite, `COPY … FROM STDIN` on PostgreSQL. For `adscreen copy`.
     fn insert_rows(&self, table: &str, columns: &[String], rows: &[Row]) -> Result<()>;
-    /// TEMPORARY bridge while link/ and report/ move to `Db`: the SQLite connection.
-    fn sqlite(&self) -> Option<&rusqlite::Connection> {
-        None
-    }
 }
 
 impl<'c> dyn Db + 'c {
@@ -379,12 +375,6 @@ impl<'c> dyn Db + 'c {
         self.query_opt(sql, params)?
             .ok_or_else(|| anyhow!("the query returned no row"))?
             .get(0)
-    }
-
-    /// TEMPORARY bridge while link/ and report/ move to `Db`.
-    pub fn sqlite_connection(&self) -> Result<&rusqlite::Connection> {
-        self.sqlite()
-            .ok_or_else(|| anyhow!("networks and reports do not run on PostgreSQL yet"))
     }
 
     /// Starts a write transaction, rolled back unless committed.

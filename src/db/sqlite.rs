@@ -33,11 +33,6 @@ impl SqliteDb {
             location: path.display().to_string(),
         })
     }
-
-    /// The underlying connection, for SQLite-only maintenance (`PRAGMA integrity_check`).
-    pub fn connection(&self) -> &Connection {
-        &self.conn
-    }
 }
 
 impl ToSql for Value {
@@ -122,9 +117,5 @@ impl Db for SqliteDb {
             stmt.execute(params_from_iter(&row.0))?;
         }
         Ok(())
-    }
-
-    fn sqlite(&self) -> Option<&Connection> {
-        Some(&self.conn)
     }
 }

@@ -56,13 +56,6 @@ impl SqlStore {
         &*self.db
     }
 
-    /// TEMPORARY bridge while link/ and report/ move to `Db`.
-    pub fn conn(&self) -> &rusqlite::Connection {
-        self.db
-            .sqlite()
-            .expect("networks and reports do not run on PostgreSQL yet")
-    }
-
     /// The schema version of the open store.
     pub fn schema_version(&self) -> Result<usize> {
         schema::version(self.db())

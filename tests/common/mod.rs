@@ -338,35 +338,3 @@ impl DemoStore {
         id.to_string()
     }
 }
-
-/// A fresh, empty store for one test on either engine, named to the binary by [`TestStore::arg`]:
-/// a SQLite file, or a scratch PostgreSQL database dropped with the value. Tests write each
-/// check once over a `TestStore` and run it on [`TestStore::sqlite`] and, when
-/// `ADSCREEN_TEST_POSTGRES` is set, on [`TestStore::postgres`].
-pub enum TestStore {
-    /// `store.db` in a directory the caller keeps alive.
-    Sqlite(PathBuf),
-    /// A database of its own on the test server.
-    Postgres(adscreen::db::scratch::ScratchDatabase),
-}
-
-impl TestStore {
-    /// A store file (created on first use) in `dir`.
-    pub fn sqlite(dir: &Path) -> TestStore {
-        TestStore::Sqlite(dir.join("store.db"))
-    }
-
-    /// A new database on `$ADSCREEN_TEST_POSTGRES`, or `None` (saying that `test` was skipped)
-    /// when the variable is unset.
-    pub fn postgres(test: &str) -> Option<TestStore> {
-        adscreen::db::scratch::ScratchDatabase::from_env(test).map(TestStore::Postgres)
-    }
-
-    /// The `--db` value.
-    pub fn arg(&self) -> String {
-        match self {
-            TestStore::Sqlite(path) => path.to_string_lossy().into_owned(),
-            TestStore::Postgres(db) => db.url().to_string(),
-        }
-    }
-}
