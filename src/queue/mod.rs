@@ -312,8 +312,11 @@ pub struct StoredAd {
 }
 
 /// What one submitted batch did to the store.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
+    /// For each ad of the batch, in order: its new store id, or `None` if it was already stored
+    /// (by an earlier batch, or by another server at the same moment).
+    pub new_ids: Vec<Option<i64>>,
     /// Ads newly stored.
     pub stored: usize,
     /// Ads already in the store (same text and translation), left as they were.

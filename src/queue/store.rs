@@ -150,11 +150,13 @@ impl Store for SqlStore {
             )?;
             let Some(row) = inserted else {
                 outcome.duplicates += 1;
+                outcome.new_ids.push(None);
                 continue;
             };
             outcome.stored += 1;
             outcome.queued += ad.flagged as usize;
             let id: i64 = row.get(0)?;
+            outcome.new_ids.push(Some(id));
             record_event(&*tx, id, &event(who.user, "submitted", None, status))?;
             let facets = AdFacets {
                 score: ad.score,

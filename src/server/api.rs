@@ -204,30 +204,27 @@ async fn submit(
     let user = caller.user.name.clone();
     let results = state
         .with_store(move |s| {
-            // Ids of the ads already stored; the others get theirs from the submit.
-            let known: Vec<Option<i64>> = scored
-                .iter()
-                .map(|(_, ad)| s.id_of(ad))
-                .collect::<anyhow::Result<_>>()?;
             let (indexes, batch): (Vec<usize>, Vec<_>) = scored.into_iter().unzip();
             let who = Submission {
                 user: &user,
                 office: office.as_deref(),
                 source: "api",
             };
-            s.submit(&batch, &who)?;
+            // The insert itself tells a new ad from one already stored, even when another
+            // server stores the same ad at the same moment.
+            let outcome = s.submit(&batch, &who)?;
             indexes
                 .iter()
                 .zip(&batch)
-                .zip(known)
-                .map(|((i, ad), known)| {
-                    let id = match known {
+                .zip(outcome.new_ids)
+                .map(|((i, ad), new_id)| {
+                    let id = match new_id {
                         Some(id) => Some(id),
                         None => s.id_of(ad)?,
                     };
                     Ok(json!({
                         "index": i, "id": id, "ext_id": ad.id, "score": crate::model::round3(ad.score),
-                        "flagged": ad.flagged, "duplicate": known.is_some(),
+                        "flagged": ad.flagged, "duplicate": new_id.is_none(),
                     }))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()
