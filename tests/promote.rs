@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{data, root, run, run_stdin, Server};
+use common::{data, root, run, run_stdin, Server, TestStore};
 
 fn copy_bundle(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -40,10 +40,9 @@ fn small_model(out: &Path, db: Option<&str>) -> common::Run {
     run(&args)
 }
 
-#[test]
-fn train_from_db_lets_an_analysts_label_override_the_corpus() {
+fn train_from_db_lets_an_analysts_label_override_the_corpus(store: TestStore) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db").to_string_lossy().into_owned();
+    let db = store.arg();
     // One ad of the corpus and one new ad, both labelled by an analyst.
     let corpus_line = std::fs::read_to_string(data("labeled.jsonl"))
         .unwrap()
@@ -85,8 +84,9 @@ fn train_from_db_lets_an_analysts_label_override_the_corpus() {
     );
 }
 
-#[test]
-fn promote_refuses_a_worse_model_installs_a_better_one_and_the_server_picks_it_up() {
+fn promote_refuses_a_worse_model_installs_a_better_one_and_the_server_picks_it_up(
+    store: TestStore,
+) {
     let dir = tempfile::tempdir().unwrap();
     let small = dir.path().join("small");
     let r = small_model(&small, None);
@@ -94,7 +94,7 @@ fn promote_refuses_a_worse_model_installs_a_better_one_and_the_server_picks_it_u
     let shipped = root().join("models/default");
     let current = dir.path().join("current");
     copy_bundle(&shipped, &current);
-    let s = Server::start(Some(&current));
+    let s = Server::start_on(std::sync::Arc::new(store), Some(&current));
     let eval = root().join("corpora/test/es-en.jsonl");
     let promote = |candidate: &Path, user: &str| {
         run(&[
@@ -165,3 +165,8 @@ fn promote_refuses_a_worse_model_installs_a_better_one_and_the_server_picks_it_u
         assert!(d["after"]["comparison"]["slices"].is_array(), "{d}");
     }
 }
+
+on_both_stores!(
+    train_from_db_lets_an_analysts_label_override_the_corpus,
+    promote_refuses_a_worse_model_installs_a_better_one_and_the_server_picks_it_up,
+);

@@ -2,7 +2,7 @@
 //! and the audit entries each action writes, submitters' office scope, sessions and CSRF.
 
 mod common;
-use common::{data, run, Server, PASSWORD};
+use common::{data, run, Server, TestStore, PASSWORD};
 use serde_json::{json, Value};
 
 /// The test ads as API records.
@@ -105,9 +105,10 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Option<Value>)> {
     ]
 }
 
-#[test]
-fn every_route_answers_401_without_credentials_403_below_its_role_and_is_documented() {
-    let s = Server::start(None);
+fn every_route_answers_401_without_credentials_403_below_its_role_and_is_documented(
+    store: TestStore,
+) {
+    let s = Server::start_on(std::sync::Arc::new(store), None);
     // Filed without an office: no submitter may read them.
     let flagged = submit(&s, "analyst");
     let (_, spec) = s.call("GET", "/api/openapi.json", Some("admin"), None);
@@ -163,9 +164,8 @@ fn every_route_answers_401_without_credentials_403_below_its_role_and_is_documen
     assert_eq!((code, health["status"].as_str()), (200, Some("ok")));
 }
 
-#[test]
-fn bad_bodies_get_clear_errors_and_valid_records_are_still_stored() {
-    let s = Server::start(None);
+fn bad_bodies_get_clear_errors_and_valid_records_are_still_stored(store: TestStore) {
+    let s = Server::start_on(std::sync::Arc::new(store), None);
     let post = |body: &str| {
         let r = ureq::post(&format!("{}/api/ads", s.base))
             .set("Authorization", &format!("Bearer {}", s.tokens["analyst"]))
@@ -260,9 +260,8 @@ fn bad_bodies_get_clear_errors_and_valid_records_are_still_stored() {
     assert_eq!(code, 404, "{err}");
 }
 
-#[test]
-fn triage_over_http_moves_the_ad_and_audits_every_action() {
-    let s = Server::start(None);
+fn triage_over_http_moves_the_ad_and_audits_every_action(store: TestStore) {
+    let s = Server::start_on(std::sync::Arc::new(store), None);
     let flagged = submit(&s, "sub_mx");
     let (_, page) = s.call("GET", "/api/ads?status=new", Some("analyst"), None);
     let ids: Vec<i64> = page["items"]
@@ -381,9 +380,8 @@ fn triage_over_http_moves_the_ad_and_audits_every_action() {
     assert_eq!(submits[0]["after"]["stored"], 8);
 }
 
-#[test]
-fn submitters_file_and_see_only_their_own_office() {
-    let s = Server::start(None);
+fn submitters_file_and_see_only_their_own_office(store: TestStore) {
+    let s = Server::start_on(std::sync::Arc::new(store), None);
     let mx = submit(&s, "sub_mx");
     let (_, body) = s.call(
         "POST",
@@ -426,9 +424,8 @@ fn submitters_file_and_see_only_their_own_office() {
     );
 }
 
-#[test]
-fn sessions_are_http_only_strict_cookies_and_changes_need_the_csrf_token() {
-    let s = Server::start(None);
+fn sessions_are_http_only_strict_cookies_and_changes_need_the_csrf_token(store: TestStore) {
+    let s = Server::start_on(std::sync::Arc::new(store), None);
     let ad = submit(&s, "analyst")[0];
     let agent = ureq::AgentBuilder::new().redirects(0).build();
     let form = agent.get(&format!("{}/login", s.base)).call().unwrap();
@@ -498,9 +495,8 @@ fn sessions_are_http_only_strict_cookies_and_changes_need_the_csrf_token() {
     );
 }
 
-#[test]
-fn uncertain_first_orders_by_distance_to_the_threshold() {
-    let s = Server::start(None);
+fn uncertain_first_orders_by_distance_to_the_threshold(store: TestStore) {
+    let s = Server::start_on(std::sync::Arc::new(store), None);
     submit(&s, "analyst");
     let (_, model) = s.call("GET", "/api/model", Some("analyst"), None);
     let t = model["threshold"].as_f64().unwrap();
@@ -537,9 +533,8 @@ fn uncertain_first_orders_by_distance_to_the_threshold() {
         .all(|w| *w[0] <= w[1] + 1e-3));
 }
 
-#[test]
-fn report_and_export_downloads_are_the_cli_files_for_the_roles_allowed() {
-    let s = Server::start(None);
+fn report_and_export_downloads_are_the_cli_files_for_the_roles_allowed(store: TestStore) {
+    let s = Server::start_on(std::sync::Arc::new(store), None);
     submit(&s, "sub_mx");
     let quarter = {
         let now = chrono::Utc::now();
@@ -594,3 +589,13 @@ fn report_and_export_downloads_are_the_cli_files_for_the_roles_allowed() {
     assert_eq!(audit["entries"][0]["after"]["ads"], 4);
     assert_eq!(audit["entries"][0]["after"]["redact"], true);
 }
+
+on_both_stores!(
+    every_route_answers_401_without_credentials_403_below_its_role_and_is_documented,
+    bad_bodies_get_clear_errors_and_valid_records_are_still_stored,
+    triage_over_http_moves_the_ad_and_audits_every_action,
+    submitters_file_and_see_only_their_own_office,
+    sessions_are_http_only_strict_cookies_and_changes_need_the_csrf_token,
+    uncertain_first_orders_by_distance_to_the_threshold,
+    report_and_export_downloads_are_the_cli_files_for_the_roles_allowed,
+);
