@@ -291,10 +291,30 @@ fn audit_entries_cannot_be_changed(store: TestStore) {
     }
 }
 
+/// An ad whose text holds a NUL character (hostile input) is stored on either engine, with
+/// U+FFFD in its place (PostgreSQL text cannot hold NUL), beside the valid ads of its batch.
+fn text_with_nul_characters_is_stored(store: TestStore) {
+    let input = "{\"id\": \"nul\", \"text\": \"Trabajo en USA\\u0000 sin papeles, WhatsApp +52 55 1234 5678\"}\n\
+                 {\"id\": \"ok\", \"text\": \"Se busca cocinero para restaurante en Monterrey\"}\n";
+    let r = run_stdin(&["submit", "-", "--db", &store.url], input.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text: String = store
+        .open()
+        .value("SELECT text FROM ads WHERE ext_id = 'nul'", &[])
+        .unwrap();
+    assert_eq!(
+        text,
+        "Trabajo en USA\u{FFFD} sin papeles, WhatsApp +52 55 1234 5678"
+    );
+    let n: i64 = store.open().value("SELECT count(*) FROM ads", &[]).unwrap();
+    assert_eq!(n, 2);
+}
+
 on_both_stores!(
     claims_skip_held_ads_and_lapse,
     migrate_creates_then_reports_up_to_date,
     audit_entries_cannot_be_changed,
+    text_with_nul_characters_is_stored,
 );
 
 #[test]

@@ -69,21 +69,31 @@ impl From<bool> for Value {
     }
 }
 
+/// Text as stored: PostgreSQL's text cannot hold U+0000 (an ad's text may: hostile input), so
+/// on both engines it is stored as U+FFFD, the replacement character.
+fn storable(v: String) -> Value {
+    if v.contains('\0') {
+        Value::Text(v.replace('\0', "\u{FFFD}"))
+    } else {
+        Value::Text(v)
+    }
+}
+
 impl From<&str> for Value {
     fn from(v: &str) -> Value {
-        Value::Text(v.to_string())
+        storable(v.to_string())
     }
 }
 
 impl From<String> for Value {
     fn from(v: String) -> Value {
-        Value::Text(v)
+        storable(v)
     }
 }
 
 impl From<&String> for Value {
     fn from(v: &String) -> Value {
-        Value::Text(v.clone())
+        storable(v.clone())
     }
 }
 
@@ -538,6 +548,12 @@ mod tests {
         assert!(Dialect::Sqlite
             .ddl("x {id}")
             .ends_with("INTEGER PRIMARY KEY"));
+    }
+
+    #[test]
+    fn text_is_stored_without_nul_characters() {
+        assert_eq!(Value::from("a\0b"), Value::Text("a\u{FFFD}b".into()));
+        assert_eq!(Value::from(String::from("ab")), Value::Text("ab".into()));
     }
 
     #[test]
