@@ -15,6 +15,9 @@ use super::{placeholders, Db, Dialect, Row, Value};
 
 type BoxError = Box<dyn Error + Sync + Send>;
 
+/// Prepared statements kept per connection.
+const MAX_STATEMENTS: usize = 512;
+
 /// A connection to a PostgreSQL database, with its prepared statements.
 pub struct PgDb {
     client: RefCell<Client>,
@@ -73,7 +76,12 @@ impl PgDb {
             return Ok((s.clone(), values));
         }
         let stmt = self.client.borrow_mut().prepare(&text)?;
-        self.statements.borrow_mut().insert(text, stmt.clone());
+        let mut statements = self.statements.borrow_mut();
+        // Filters and IN lists make new texts; past this many, start the cache afresh.
+        if statements.len() >= MAX_STATEMENTS {
+            statements.clear();
+        }
+        statements.insert(text, stmt.clone());
         Ok((stmt, values))
     }
 }
