@@ -208,6 +208,30 @@ fn the_same_ads_sent_to_two_servers_at_once_are_stored_once() {
     }
 }
 
+#[test]
+fn a_server_reconnects_after_the_database_drops_its_connections() {
+    let Some(store) = TestStore::postgres("reconnect") else {
+        return;
+    };
+    let store = Arc::new(store);
+    let s = Server::start_on(store.clone(), None);
+    submit(&s, &lures(3));
+    let database = store.url.rsplit('/').next().unwrap().to_string();
+    // What a database restart or failover does to every open connection.
+    store
+        .open()
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ?1 AND pid <> pg_backend_pid()",
+            &[Value::from(database)],
+        )
+        .unwrap();
+    let answered = (0..10).find(|_| s.call("GET", "/api/ads", Some("analyst"), None).0 == 200);
+    assert!(answered.is_some(), "the server never reconnected");
+    let (code, list) = s.call("GET", "/api/ads", Some("analyst"), None);
+    assert_eq!(code, 200);
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(3), "{list}");
+}
+
 fn claim(store: &TestStore, user: &str) -> Option<i64> {
     let r = run(&[
         "queue",

@@ -344,6 +344,10 @@ pub trait Db: Send {
     fn serialize_writers(&self) -> Result<()>;
     /// A short description of where the data lives, for messages (`store.db`, `postgres://host/db`).
     fn location(&self) -> &str;
+    /// Whether the connection is gone (a database server restarted): the caller opens another.
+    fn is_closed(&self) -> bool {
+        false
+    }
     /// Inserts rows into `table` (columns named in order) as fast as the engine allows:
     /// prepared inserts on SQLite, `COPY … FROM STDIN` on PostgreSQL. For `adscreen copy`.
     fn insert_rows(&self, table: &str, columns: &[String], rows: &[Row]) -> Result<()>;

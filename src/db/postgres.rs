@@ -123,6 +123,10 @@ impl Db for PgDb {
         self.script("BEGIN")
     }
 
+    fn is_closed(&self) -> bool {
+        self.client.borrow().is_closed()
+    }
+
     fn serialize_writers(&self) -> Result<()> {
         // One advisory lock, held to the end of the transaction, for every writer that links.
         self.script("SELECT pg_advisory_xact_lock(7226)")

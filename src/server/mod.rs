@@ -44,9 +44,17 @@ pub use pool::{Opener, StorePool};
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// What a server needs from its store: the queue, the users, the audit log, the reports, the
-/// networks and the promoted models.
-pub trait Backend: Store + Accounts + AuditLog + Reports + Links + ModelStore + Send {}
-impl<T: Store + Accounts + AuditLog + Reports + Links + ModelStore + Send> Backend for T {}
+/// networks and the promoted models, over a connection that can tell when it is gone.
+pub trait Backend: Store + Accounts + AuditLog + Reports + Links + ModelStore + Send {
+    /// Whether the connection is gone (the database server restarted).
+    fn is_closed(&self) -> bool;
+}
+
+impl Backend for crate::queue::SqlStore {
+    fn is_closed(&self) -> bool {
+        self.db().is_closed()
+    }
+}
 
 /// How to run a server.
 pub struct ServeConfig {

@@ -34,11 +34,14 @@ impl StorePool {
     pub fn with<T>(&self, f: impl FnOnce(&mut dyn Backend) -> Result<T>) -> Result<T> {
         let mut store = self.take()?;
         let out = f(store.as_mut());
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .push(store);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if store.is_closed() {
+            // The database went away: drop this connection; the next request opens a new one.
+            idle.1 -= 1;
+        } else {
+            idle.0.push(store);
+        }
+        drop(idle);
         self.returned.notify_one();
         out
     }
