@@ -71,14 +71,19 @@ fn post(base: &str, token: &str, path: &str, body: Json) -> (u16, Json) {
     (res.status(), res.into_json().unwrap_or(Json::Null))
 }
 
-#[test]
-fn two_servers_and_twenty_analysts_never_claim_the_same_ad_and_lose_nothing() {
-    let Some(store) = TestStore::postgres("two servers, twenty analysts") else {
-        return;
-    };
-    let store = Arc::new(store);
+/// Two servers with the shipped model on one new PostgreSQL store (None: skipped).
+fn two_servers(test: &str) -> Option<(Arc<TestStore>, Server, Server)> {
+    let store = Arc::new(TestStore::postgres(test)?);
     let a = Server::start_on(store.clone(), None);
     let b = Server::start_another(store.clone(), None);
+    Some((store, a, b))
+}
+
+#[test]
+fn two_servers_and_twenty_analysts_never_claim_the_same_ad_and_lose_nothing() {
+    let Some((store, a, b)) = two_servers("two servers, twenty analysts") else {
+        return;
+    };
     let ads = lures(120);
     submit(&a, &ads[..60]);
     submit(&b, &ads[60..]);
@@ -171,12 +176,9 @@ fn two_servers_and_twenty_analysts_never_claim_the_same_ad_and_lose_nothing() {
 
 #[test]
 fn the_same_ads_sent_to_two_servers_at_once_are_stored_once() {
-    let Some(store) = TestStore::postgres("same ads to two servers") else {
+    let Some((store, a, b)) = two_servers("same ads to two servers") else {
         return;
     };
-    let store = Arc::new(store);
-    let a = Server::start_on(store.clone(), None);
-    let b = Server::start_another(store.clone(), None);
     let ads = lures(50);
     let (ra, rb) = std::thread::scope(|scope| {
         let ta = scope.spawn(|| submit(&a, &ads));
