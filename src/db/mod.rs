@@ -349,7 +349,8 @@ pub trait Db: Send {
         false
     }
     /// Inserts rows into `table` (columns named in order) as fast as the engine allows:
-    /// prepared inserts on SQLite, `COPY … FROM STDIN` on PostgreSQL. For `adscreen copy`.
+    /// prepared inserts on SQLite, `COPY … FROM STDIN` on PostgreSQL. For `adscreen copy` and a
+    /// submitted batch's LSH bands and signatures.
     fn insert_rows(&self, table: &str, columns: &[String], rows: &[Row]) -> Result<()>;
 }
 

@@ -229,6 +229,47 @@ CREATE TABLE model_files (
         sqlite: "DROP TRIGGER ads_report_columns;",
         postgres: "",
     },
+    // The LSH bands, signatures and template links are an index over the ads that linking
+    // writes (about 20 band rows per ad) and `network rebuild` recomputes: checking each row's
+    // ad as a foreign key doubled the cost of storing them. SQLite cannot drop a constraint, so
+    // its tables are rebuilt.
+    Migration {
+        both: "",
+        sqlite: r#"
+CREATE TABLE ad_bands_v6 (
+    band_key INTEGER NOT NULL,                 -- band number << 56 | hash of the band
+    ad_id    INTEGER NOT NULL,                 -- ads (id)
+    PRIMARY KEY (band_key, ad_id)
+) WITHOUT ROWID;
+INSERT INTO ad_bands_v6 (band_key, ad_id) SELECT band_key, ad_id FROM ad_bands;
+DROP TABLE ad_bands;
+ALTER TABLE ad_bands_v6 RENAME TO ad_bands;
+CREATE TABLE ad_signatures_v6 (
+    ad_id     INTEGER NOT NULL,                -- ads (id)
+    signature BLOB NOT NULL                    -- 64 little-endian u32 MinHash values
+);
+INSERT INTO ad_signatures_v6 (ad_id, signature) SELECT ad_id, signature FROM ad_signatures;
+DROP TABLE ad_signatures;
+ALTER TABLE ad_signatures_v6 RENAME TO ad_signatures;
+CREATE INDEX ad_signatures_ad ON ad_signatures (ad_id);
+CREATE TABLE template_links_v6 (
+    ad_id      INTEGER NOT NULL,               -- the newer ad: ads (id)
+    other      INTEGER NOT NULL,               -- the older one: ads (id)
+    similarity REAL NOT NULL,
+    PRIMARY KEY (ad_id, other)
+) WITHOUT ROWID;
+INSERT INTO template_links_v6 (ad_id, other, similarity) SELECT ad_id, other, similarity FROM template_links;
+DROP TABLE template_links;
+ALTER TABLE template_links_v6 RENAME TO template_links;
+CREATE INDEX template_links_other ON template_links (other);
+"#,
+        postgres: r#"
+ALTER TABLE ad_bands DROP CONSTRAINT IF EXISTS ad_bands_ad_id_fkey;
+ALTER TABLE ad_signatures DROP CONSTRAINT IF EXISTS ad_signatures_ad_id_fkey;
+ALTER TABLE template_links DROP CONSTRAINT IF EXISTS template_links_ad_id_fkey;
+ALTER TABLE template_links DROP CONSTRAINT IF EXISTS template_links_other_fkey;
+"#,
+    },
 ];
 
 /// The schema version this adscreen writes.
@@ -271,8 +312,13 @@ fn set_version(db: &dyn Db, v: usize) -> Result<()> {
 /// Applies the migrations the store has not seen, in one transaction; returns the versions
 /// before and after.
 pub fn migrate(db: &dyn Db) -> Result<(usize, usize)> {
+    migrate_to(db, MIGRATIONS.len())
+}
+
+/// Brings the store up to schema version `target` (older stores, for the migration tests).
+fn migrate_to(db: &dyn Db, target: usize) -> Result<(usize, usize)> {
     let before = version(db)?;
-    if before == MIGRATIONS.len() {
+    if before >= target && before <= MIGRATIONS.len() {
         return Ok((before, before));
     }
     // The version read again inside the transaction, under the writers' lock: a second process
@@ -288,7 +334,7 @@ pub fn migrate(db: &dyn Db) -> Result<(usize, usize)> {
         );
     }
     let dialect = tx.dialect();
-    for (i, m) in MIGRATIONS.iter().enumerate().skip(current) {
+    for (i, m) in MIGRATIONS.iter().enumerate().take(target).skip(current) {
         let own = match dialect {
             Dialect::Sqlite => m.sqlite,
             Dialect::Postgres => m.postgres,
@@ -298,5 +344,89 @@ pub fn migrate(db: &dyn Db) -> Result<(usize, usize)> {
         set_version(&*tx, i + 1)?;
     }
     tx.commit()?;
-    Ok((current, MIGRATIONS.len()))
+    Ok((current, target.max(current)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::scratch::ScratchDatabase;
+    use crate::db::{open, Location};
+    use crate::params;
+
+    /// The rows of a table, as text, in a fixed order.
+    fn rows(db: &dyn Db, sql: &str) -> Vec<String> {
+        db.query_map(sql, &[], |r| {
+            Ok((0..r.0.len())
+                .map(|i| format!("{:?}", r.0[i]))
+                .collect::<Vec<_>>()
+                .join(" "))
+        })
+        .unwrap()
+    }
+
+    /// A version-5 store with one linked ad keeps its bands, signature and template link through
+    /// version 6, which stops checking them against `ads`.
+    fn v6_keeps_the_link_index(location: &Location) {
+        let db = open(location).unwrap();
+        migrate_to(&*db, 5).unwrap();
+        assert_eq!(version(&*db).unwrap(), 5);
+        db.execute(
+            "INSERT INTO ads (content_key, ext_id, text, metadata, score, flagged, scored, model_version, submitted_at, source)
+             VALUES ('k', 'a', 'text', '{}', 0.5, 0, '{}', 'm', '2026-01-01T00:00:00Z', 'test')",
+            &[],
+        )
+        .unwrap();
+        let id: i64 = db.value("SELECT id FROM ads", &[]).unwrap();
+        db.execute(
+            "INSERT INTO ad_bands (band_key, ad_id) VALUES (?1, ?2)",
+            params![42, id],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO ad_signatures (ad_id, signature) VALUES (?1, ?2)",
+            params![id, vec![1_u8, 2, 3]],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO template_links (ad_id, other, similarity) VALUES (?1, ?1, 0.75)",
+            params![id],
+        )
+        .unwrap();
+        let tables = [
+            "SELECT band_key, ad_id FROM ad_bands",
+            "SELECT ad_id, signature FROM ad_signatures",
+            "SELECT ad_id, other, similarity FROM template_links",
+        ];
+        let before: Vec<Vec<String>> = tables.iter().map(|t| rows(&*db, t)).collect();
+
+        assert_eq!(migrate(&*db).unwrap(), (5, latest()));
+        let after: Vec<Vec<String>> = tables.iter().map(|t| rows(&*db, t)).collect();
+        assert_eq!(after, before);
+        // Rows are no longer checked against `ads` (the engines' foreign-key checks are on).
+        db.execute(
+            "INSERT INTO ad_bands (band_key, ad_id) VALUES (7, 999)",
+            &[],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO template_links (ad_id, other, similarity) VALUES (998, 999, 1)",
+            &[],
+        )
+        .unwrap();
+        // The lookups linking makes still use the indexes.
+        assert_eq!(
+            rows(&*db, "SELECT ad_id FROM ad_bands WHERE band_key = 42"),
+            [format!("Int({id})")]
+        );
+    }
+
+    #[test]
+    fn version_6_keeps_the_link_index_on_both_engines() {
+        let dir = tempfile::tempdir().unwrap();
+        v6_keeps_the_link_index(&Location::Sqlite(dir.path().join("s.db")));
+        if let Some(pg) = ScratchDatabase::from_env("version_6_keeps_the_link_index") {
+            v6_keeps_the_link_index(&Location::Postgres(pg.url().into()));
+        }
+    }
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use serde_json::json;
 
 use super::audit::append;
@@ -60,14 +61,14 @@ impl SqlStore {
     pub fn schema_version(&self) -> Result<usize> {
         schema::version(self.db())
     }
+}
 
-    /// The `flagged_bits` of a scored ad.
-    fn flagged_bits(&self, ad: &ScoredAd) -> i64 {
-        ad.flagged_indicators
-            .iter()
-            .filter_map(|i| self.indicator_bits.get(i.id()))
-            .fold(0, |bits, b| bits | b)
-    }
+/// The `flagged_bits` of a scored ad, given each indicator's bit.
+fn flagged_bits(bits: &HashMap<String, i64>, ad: &ScoredAd) -> i64 {
+    ad.flagged_indicators
+        .iter()
+        .filter_map(|i| bits.get(i.id()))
+        .fold(0, |acc, b| acc | b)
 }
 
 /// Appends one event to an ad's history.
@@ -103,49 +104,75 @@ fn event(user: &str, action: &str, from: Option<Status>, to: Option<Status>) -> 
     }
 }
 
-/// The key under which an ad is stored once.
-fn content_key(ad: &ScoredAd) -> String {
-    ad.ad.record.content_key()
+/// The values of an ad's row and its linking keys that take work to compute.
+struct AdRow {
+    content_key: String,
+    metadata: String,
+    /// The `score` output, as JSON.
+    scored: String,
+    flagged_bits: i64,
+    /// With id 0 until the ad is stored.
+    keys: AdKeys,
+}
+
+impl AdRow {
+    fn of(ad: &ScoredAd, flagged_bits: i64) -> Result<Self> {
+        let r = &ad.ad.record;
+        let metadata = json!({
+            "publication": r.publication, "published": r.published, "section": r.section,
+            "submitted_by": r.submitted_by, "notes": r.notes, "translation_lang": r.translation.as_ref().map(|t| t.lang),
+            "extra": r.extra,
+        });
+        Ok(AdRow {
+            content_key: r.content_key(),
+            metadata: metadata.to_string(),
+            scored: serde_json::to_string(ad)?,
+            flagged_bits,
+            keys: AdKeys::of_scored(0, ad),
+        })
+    }
 }
 
 impl Store for SqlStore {
     fn submit(&mut self, batch: &[ScoredAd], who: &Submission) -> Result<BatchOutcome> {
+        // What does not need the store is prepared first, on all cores: the transaction holds
+        // the writers' lock, so everything done inside it is done by one thread.
+        let bits = &self.indicator_bits;
+        let rows: Vec<AdRow> = batch
+            .par_iter()
+            .map(|ad| AdRow::of(ad, flagged_bits(bits, ad)))
+            .collect::<Result<_>>()?;
         let tx = self.db.transaction()?;
         tx.serialize_writers()?;
         let mut linker = Linker::new(&*tx)?;
         let mut outcome = BatchOutcome::default();
         let at = now();
-        for ad in batch {
+        for (ad, prepared) in batch.iter().zip(rows) {
             let r = &ad.ad.record;
             let status = ad.flagged.then_some(Status::New);
             let office = r.office.as_deref().or(who.office);
-            let metadata = json!({
-                "publication": r.publication, "published": r.published, "section": r.section,
-                "submitted_by": r.submitted_by, "notes": r.notes, "translation_lang": r.translation.as_ref().map(|t| t.lang),
-                "extra": r.extra,
-            });
             let inserted = tx.query_opt(
                 "INSERT INTO ads (content_key, ext_id, lang, lang_detected, text, translation, office, metadata, score, flagged, scored, model_version, status, submitted_at, source, source_line, publication, flagged_bits)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, NULL, ?16, ?17)
                  ON CONFLICT (content_key) DO NOTHING RETURNING id",
                 params![
-                    content_key(ad),
+                    prepared.content_key,
                     &r.id,
                     ad.ad.lang().map(|l| l.code()),
                     ad.lang.map(|l| l.code()),
                     &r.text,
                     r.translation.as_ref().map(|t| &t.text),
                     office,
-                    metadata.to_string(),
+                    prepared.metadata,
                     ad.score,
                     ad.flagged,
-                    serde_json::to_string(ad)?,
+                    prepared.scored,
                     &ad.model_version,
                     status.map(Status::as_str),
                     &at,
                     who.source,
                     r.publication.as_deref(),
-                    self.flagged_bits(ad),
+                    prepared.flagged_bits,
                 ],
             )?;
             let Some(row) = inserted else {
@@ -164,7 +191,13 @@ impl Store for SqlStore {
                 lang: ad.ad.lang().map(|l| l.code()),
                 publication: r.publication.as_deref(),
             };
-            linker.add(&AdKeys::of_scored(id, ad), &facets)?;
+            linker.add(
+                &AdKeys {
+                    id,
+                    ..prepared.keys
+                },
+                &facets,
+            )?;
         }
         linker.finish()?;
         append(
@@ -335,7 +368,7 @@ impl Store for SqlStore {
         self.db
             .query_opt(
                 "SELECT id FROM ads WHERE content_key = ?1",
-                params![content_key(ad)],
+                params![ad.ad.record.content_key()],
             )?
             .map(|r| r.get(0))
             .transpose()
