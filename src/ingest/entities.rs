@@ -46,7 +46,7 @@ use linkify::{LinkFinder, LinkKind};
 use phonenumber::country::Id;
 use phonenumber::metadata::DATABASE;
 use phonenumber::{Mode, PhoneNumber, Type};
-use regex::{Captures, Regex};
+use regex::{Captures, Regex, RegexSet, RegexSetBuilder};
 use serde::{Deserialize, Serialize};
 
 /// Gives phonenumber's metadata database a regex cache large enough for every pattern it uses.
@@ -164,6 +164,17 @@ type Span = (usize, usize);
 /// `\b` next to Latin letters (Cyrillic and CJK words are written without it).
 fn re(pattern: &str) -> Regex {
     Regex::new(&pattern.replace(r"\b", r"(?-u:\b)")).expect("built-in pattern compiles")
+}
+
+/// One set of `patterns`, to learn in one pass over a text which of them match it at all: most
+/// ads match few of a table's rules, and a rule's own search scans the whole text for nothing.
+fn rule_set<'a>(patterns: impl IntoIterator<Item = &'a Regex>) -> RegexSet {
+    RegexSetBuilder::new(patterns.into_iter().map(Regex::as_str))
+        // The set's lazy DFA has the states of every rule at once: room for them, so it is
+        // not cleared and rebuilt (or given up for a slower engine) on long texts.
+        .dfa_size_limit(64 << 20)
+        .build()
+        .expect("built-in patterns compile")
 }
 
 /// One alternation of named groups, `(?P<name>alternatives)|...`, from a (name, pattern) table.
@@ -850,11 +861,18 @@ static PERIOD_AFTER: LazyLock<Regex> = LazyLock::new(|| {
 /// A period word anywhere in a Chinese salary word.
 static PERIOD_WORD: LazyLock<Regex> = LazyLock::new(|| re(&named_alternation(PERIODS)));
 
+/// All money rules at once (see [`rule_set`]).
+static MONEY_SET: LazyLock<RegexSet> =
+    LazyLock::new(|| rule_set(MONEY_RULES.iter().map(|rule| &rule.pattern)));
+
 /// Money in order of appearance, with spans (prices must not be read as phones or ages).
 fn find_money(text: &str, region: Option<Id>) -> Vec<(Span, Money)> {
+    let matching = MONEY_SET.matches(text);
     let found = MONEY_RULES
         .iter()
-        .flat_map(|rule| {
+        .enumerate()
+        .filter(|&(i, _)| matching.matched(i))
+        .flat_map(|(_, rule)| {
             let matches = rule.pattern.captures_iter(text);
             matches.filter_map(move |caps| money_from(text, &caps, rule, region))
         })
@@ -1070,12 +1088,19 @@ static NOT_AGE_AFTER: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// All age rules at once (see [`rule_set`]).
+static AGE_SET: LazyLock<RegexSet> =
+    LazyLock::new(|| rule_set(AGE_RULES.iter().map(|rule| &rule.pattern)));
+
 /// Ages as `[min, max]` in order of appearance; `mask` holds spans already taken by dates,
 /// links, money and phones.
 fn find_ages(text: &str, mask: &Mask) -> Vec<[u32; 2]> {
+    let matching = AGE_SET.matches(text);
     let found = AGE_RULES
         .iter()
-        .flat_map(|rule| {
+        .enumerate()
+        .filter(|&(i, _)| matching.matched(i))
+        .flat_map(|(_, rule)| {
             let matches = rule.pattern.captures_iter(text);
             matches.filter_map(move |caps| age_from(text, &caps, rule, mask))
         })

@@ -79,7 +79,8 @@ pub fn detect(text: &str) -> Detected {
     });
     // whatlang scores Cyrillic text only against the allowed languages written in it — Russian
     // alone — so it always answers Russian with confidence 1, after scoring every trigram.
-    if whatlang::detect_script(text) == Some(whatlang::Script::Cyrillic) {
+    if may_hold_cyrillic(text) && whatlang::detect_script(text) == Some(whatlang::Script::Cyrillic)
+    {
         return Detected {
             lang: Some(Lang::Ru),
             confidence: 1.0,
@@ -100,6 +101,19 @@ pub fn detect(text: &str) -> Detected {
             confidence: 0.0,
         },
     }
+}
+
+/// False only when `text` holds none of the chars whatlang counts as Cyrillic, so that its main
+/// script cannot be Cyrillic: a byte scan that spares the other texts a second script count
+/// (the detector makes its own). Lead bytes `D0`–`D4` start U+0400–U+053F; the rest are the
+/// first two bytes of U+1D2B, U+1D78, U+2DE0–U+2DFF and U+A640–U+A69F.
+fn may_hold_cyrillic(text: &str) -> bool {
+    text.as_bytes().windows(2).any(|pair| {
+        matches!(
+            pair,
+            [0xd0..=0xd4, _] | [0xe1, 0xb4 | 0xb5] | [0xe2, 0xb7] | [0xea, 0x99 | 0x9a]
+        )
+    })
 }
 
 #[cfg(test)]
@@ -126,6 +140,21 @@ mod tests {
         for (text, lang) in cases {
             assert_eq!(detect(text).lang, Some(lang), "{text}");
         }
+    }
+
+    #[test]
+    fn cyrillic_prefilter_finds_every_cyrillic_char() {
+        let cyrillic = |c: char| {
+            matches!(c, '\u{0400}'..='\u{0484}' | '\u{0487}'..='\u{052F}' | '\u{2DE0}'..='\u{2DFF}'
+                | '\u{A640}'..='\u{A69D}' | '\u{1D2B}' | '\u{1D78}' | '\u{A69F}')
+        };
+        for c in (0..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|&c| cyrillic(c))
+        {
+            assert!(may_hold_cyrillic(&format!("ab{c}cd")), "U+{:04X}", c as u32);
+        }
+        assert!(!may_hold_cyrillic("Se solicitan jóvenes — 高薪招聘 €"));
     }
 
     #[test]

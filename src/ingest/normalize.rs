@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 use unicode_normalization::char::canonical_combining_class;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// A normalized text with, for each of its characters, the index of the original character it
 /// came from.
@@ -43,13 +43,11 @@ impl Normalized {
 
     /// Appends `s` unchanged, its chars coming from consecutive original chars from `origin`
     /// on; returns the original char index after them.
-    fn push_verbatim(&mut self, s: &str, mut origin: u32) -> u32 {
+    fn push_verbatim(&mut self, s: &str, origin: u32) -> u32 {
         self.text.push_str(s);
-        for _ in s.chars() {
-            self.origin.push(origin);
-            origin += 1;
-        }
-        origin
+        let end = origin + s.chars().count() as u32;
+        self.origin.extend(origin..end);
+        end
     }
 
     fn push(&mut self, c: char, origin: u32) {
@@ -60,8 +58,13 @@ impl Normalized {
 
 /// Normalizes an ad text for features and entity extraction (see the module doc for the steps).
 pub fn normalize(original: &str) -> Normalized {
-    let html = strip_html(original);
-    let folded = fold_chars(&html);
+    // Most ads carry no markup: fold the original directly, each char its own origin.
+    let folded = if original.contains(['<', '&']) {
+        let html = strip_html(original);
+        fold_chars(&html.text, |k| html.origin[k])
+    } else {
+        fold_chars(original, |k| k as u32)
+    };
     rejoin_dodges(folded)
 }
 
@@ -108,31 +111,59 @@ fn decode_entity(s: &str) -> char {
     }
 }
 
-/// NFKC, lowercase, Traditional → Simplified, control characters out, whitespace collapsed.
+/// NFKC, lowercase, Traditional → Simplified, control characters out, whitespace collapsed;
+/// `origin(k)` is the original char index of char `k` of `text`.
 ///
 /// NFKC is applied to each starter with its combining marks, so that every output char can be
 /// traced to the starter it came from.
-fn fold_chars(input: &Normalized) -> Normalized {
-    let mut out = Normalized::with_capacity(input.text.len());
-    let mut chars = input.text.chars().zip(&input.origin).peekable();
+fn fold_chars(text: &str, origin: impl Fn(usize) -> u32) -> Normalized {
+    let mut out = Normalized::with_capacity(text.len());
+    let bytes = text.as_bytes();
     let mut cluster = String::new();
-    while let Some((c, &origin)) = chars.next() {
-        let has_marks = chars
-            .peek()
-            .is_some_and(|&(next, _)| !next.is_ascii() && canonical_combining_class(next) != 0);
-        if c.is_ascii() && !has_marks {
-            // NFKC leaves a lone ASCII char as it is: only its case folds.
-            push_folded(&mut out, c.to_ascii_lowercase(), origin);
+    // `at` walks bytes, `k` chars.
+    let (mut at, mut k) = (0, 0);
+    while at < bytes.len() {
+        let b = bytes[at];
+        if b.is_ascii() && !starts_with_mark(&text[at + 1..]) {
+            // NFKC leaves a lone ASCII char as it is: only its case folds. Blank ASCII is
+            // exactly the controls and the space (see `push_folded`).
+            match b {
+                0..=0x20 | 0x7f => push_blank(&mut out, origin(k)),
+                _ => out.push(char::from(b.to_ascii_lowercase()), origin(k)),
+            }
+            at += 1;
+            k += 1;
             continue;
+        }
+        let mut chars = text[at..].chars();
+        let c = chars.next().expect("a char starts here");
+        let o = origin(k);
+        let mut next = chars.as_str();
+        if !starts_with_mark(next) {
+            // Most chars of the ads' scripts are NFKC already: skip the normalizer for them.
+            let stable = is_plain_letter(c) || is_nfkc_quick([c].into_iter()) == IsNormalized::Yes;
+            if stable {
+                match c {
+                    '\u{4e00}'..='\u{9fff}' => out.push(c, o),
+                    _ => c.to_lowercase().for_each(|l| push_folded(&mut out, l, o)),
+                }
+                at += c.len_utf8();
+                k += 1;
+                continue;
+            }
         }
         cluster.clear();
         cluster.push(c);
-        while let Some((mark, _)) = chars.next_if(|&(m, _)| canonical_combining_class(m) != 0) {
+        k += 1;
+        while let Some(mark) = next.chars().next().filter(|&m| is_mark(m)) {
             cluster.push(mark);
+            next = &next[mark.len_utf8()..];
+            k += 1;
         }
         for c in cluster.nfkc().flat_map(char::to_lowercase) {
-            push_folded(&mut out, c, origin);
+            push_folded(&mut out, c, o);
         }
+        at = bytes.len() - next.len();
     }
     if out.text.ends_with(' ') {
         out.text.pop();
@@ -148,12 +179,39 @@ fn fold_chars(input: &Normalized) -> Normalized {
     out
 }
 
+/// Latin-1 letters, basic Cyrillic and the CJK Unified Ideographs: NFKC leaves each of them as it
+/// is, none lowercases to a blank, and the ideographs have no case (a test checks all three),
+/// so they need neither the quick check's table nor, for the ideographs, a case lookup.
+fn is_plain_letter(c: char) -> bool {
+    matches!(c, '\u{c0}'..='\u{ff}' | '\u{400}'..='\u{45f}' | '\u{4e00}'..='\u{9fff}')
+}
+
+/// Whether `c` is a combining mark that NFKC keeps with the starter before it.
+fn is_mark(c: char) -> bool {
+    canonical_combining_class(c) != 0
+}
+
+/// Whether `rest` begins with a combining mark (never ASCII).
+fn starts_with_mark(rest: &str) -> bool {
+    rest.as_bytes().first().is_some_and(|b| !b.is_ascii())
+        && rest.chars().next().is_some_and(is_mark)
+}
+
 /// Appends one folded char, turning any run of whitespace or control chars into one space.
 fn push_folded(out: &mut Normalized, c: char, origin: u32) {
-    let blank = c.is_whitespace() || c.is_control() || is_invisible(c);
-    if !blank {
+    if is_invisible(c) {
+        return;
+    }
+    if c.is_whitespace() || c.is_control() {
+        push_blank(out, origin);
+    } else {
         out.push(c, origin);
-    } else if !out.text.is_empty() && !out.text.ends_with(' ') && !is_invisible(c) {
+    }
+}
+
+/// Appends a space unless the text is empty or already ends with one.
+fn push_blank(out: &mut Normalized, origin: u32) {
+    if !out.text.is_empty() && !out.text.ends_with(' ') {
         out.push(' ', origin);
     }
 }
@@ -324,6 +382,23 @@ mod tests {
         let (s, e) = n.original_span(start, n.origin.len());
         let shown: String = original.chars().skip(s).take(e - s).collect();
         assert_eq!(shown, "W h a t s A p p");
+    }
+
+    #[test]
+    fn plain_letters_are_stable_under_nfkc_and_lowercase_to_letters() {
+        for c in (0..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|&c| is_plain_letter(c))
+        {
+            assert_eq!(c.to_string().nfkc().collect::<String>(), c.to_string());
+            assert!(!is_mark(c));
+            for l in c.to_lowercase() {
+                assert!(!(l.is_whitespace() || l.is_control() || is_invisible(l)));
+            }
+            if c >= '\u{4e00}' {
+                assert!(c.to_lowercase().eq([c]), "U+{:04X}", c as u32);
+            }
+        }
     }
 
     #[test]
