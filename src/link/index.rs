@@ -62,6 +62,7 @@ impl<'c> Linker<'c> {
     /// Indexes one newly stored ad and links it to the stored ads it matches.
     pub fn add(&mut self, ad: &AdKeys, facets: &AdFacets) -> Result<()> {
         self.total += 1;
+        let bands = ad.bands();
         let mut networks = BTreeSet::from([ad.id]);
         let mut clusters = BTreeSet::from([ad.id]);
         for contact in &ad.contacts {
@@ -82,7 +83,7 @@ impl<'c> Linker<'c> {
                 )?;
             }
         }
-        for (other, similarity) in self.similar_ads(ad)? {
+        for (other, similarity) in self.similar_ads(ad, &bands)? {
             self.db.execute(
                 "INSERT INTO template_links (ad_id, other, similarity) VALUES (?1, ?2, ?3)
                  ON CONFLICT (ad_id, other) DO NOTHING",
@@ -100,7 +101,7 @@ impl<'c> Linker<'c> {
         }
         self.signatures.insert(ad.id, ad.signatures.clone());
         self.new_signatures.push(ad.id);
-        for band in ad.bands() {
+        for band in bands {
             // Every bucket of the ad was read (or created) by `similar_ads` just before.
             let recent = self.buckets.entry(band).or_default();
             recent.insert(0, ad.id);
@@ -149,11 +150,11 @@ impl<'c> Linker<'c> {
         Ok(why_ignored(self.db, &self.rule, contact, self.total)?.is_none())
     }
 
-    /// Earlier ads sharing an LSH band with `ad` whose wording is similar enough, with the
-    /// similarity.
-    fn similar_ads(&mut self, ad: &AdKeys) -> Result<Vec<(i64, f32)>> {
+    /// Earlier ads sharing one of its LSH `bands` with `ad` whose wording is similar enough,
+    /// with the similarity.
+    fn similar_ads(&mut self, ad: &AdKeys, bands: &[i64]) -> Result<Vec<(i64, f32)>> {
         let mut candidates = BTreeSet::new();
-        for band in ad.bands() {
+        for &band in bands {
             candidates.extend(self.bucket(band, ad.id)?);
         }
         let mut similar = Vec::new();
