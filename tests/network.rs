@@ -282,3 +282,112 @@ fn stop_list_entries_are_checked_and_listed() {
             .contains("email:"));
     });
 }
+
+/// What linking keeps in the store beside the groups, as text: the LSH buckets, each
+/// network's figures and member sums (totals rounded: batches add them up in another order),
+/// and each contact's carriers.
+fn link_index(db: &TestStore) -> Vec<Vec<String>> {
+    let conn = db.open();
+    let text = |sql: &str, f: &dyn Fn(&adscreen::db::Row) -> String| -> Vec<String> {
+        conn.query_map(sql, &[], |r| Ok(f(r))).unwrap()
+    };
+    let bands = text(
+        "SELECT band_key, ad_id FROM ad_bands ORDER BY band_key, ad_id",
+        &|r| format!("{} {}", r.get::<i64>(0).unwrap(), r.get::<i64>(1).unwrap()),
+    );
+    let networks = text(
+        "SELECT id, size, network_score, members FROM networks ORDER BY id",
+        &|r| {
+            let mut members: Value = serde_json::from_str(&r.get::<String>(3).unwrap()).unwrap();
+            let total = members["total_score"].as_f64().unwrap();
+            members["total_score"] = format!("{total:.5}").into();
+            let (id, size, score) = (
+                r.get::<i64>(0).unwrap(),
+                r.get::<i64>(1).unwrap(),
+                r.get::<f64>(2).unwrap(),
+            );
+            format!("{id} {size} {score:.5} {members}")
+        },
+    );
+    let contacts = text(
+        "SELECT contact, ads, latest FROM contacts ORDER BY contact",
+        &|r| {
+            format!(
+                "{} {} {}",
+                r.get::<String>(0).unwrap(),
+                r.get::<i64>(1).unwrap(),
+                r.get::<i64>(2).unwrap()
+            )
+        },
+    );
+    // A contact noted as joined has all its carriers in one network.
+    let split: i64 = conn
+        .value(
+            "SELECT count(*) FROM contacts k WHERE k.joined = 1 AND 1 < (
+                 SELECT count(DISTINCT g.network) FROM ad_contacts c
+                 JOIN ad_groups g ON g.ad_id = c.ad_id WHERE c.contact = k.contact)",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        split, 0,
+        "contacts noted as joined whose carriers are in several networks"
+    );
+    let linked: i64 = conn.value("SELECT count(*) FROM ad_groups", &[]).unwrap();
+    let counted: i64 = conn
+        .value("SELECT linked_ads FROM link_settings", &[])
+        .unwrap();
+    assert_eq!(counted, linked, "linked ads as counted");
+    vec![bands, networks, contacts]
+}
+
+#[test]
+fn batches_keep_the_index_and_sums_a_rebuild_writes() {
+    on_both_engines("batches_keep_the_index_and_sums_a_rebuild_writes", |db| {
+        // The test ads in three submissions, then seven re-posts of the Spanish lure (more
+        // than a bucket keeps) in two more, the last with an ad that ties the Chinese hotel
+        // network to the Russian one: groups merge across batches and buckets overflow.
+        let dir = tempfile::tempdir().unwrap();
+        let ads: Vec<String> = std::fs::read_to_string(data("network-ads.jsonl"))
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        let lure: Value = serde_json::from_str(&ads[0]).unwrap();
+        let reposts: Vec<String> = (1..=7)
+            .map(|k| {
+                let mut ad = lure.clone();
+                ad["id"] = format!("es-lure-repost-{k}").into();
+                ad["office"] = ["Tijuana", "Monterrey"][k % 2].into();
+                ad["text"] = format!("{} Ref. {k}", lure["text"].as_str().unwrap()).into();
+                ad.to_string()
+            })
+            .collect();
+        let hotel: Value = serde_json::from_str(&ads[2]).unwrap();
+        let bridge = serde_json::json!({
+            "id": "zh-hotel-telegram",
+            "lang": "zh",
+            "office": "Moscow",
+            "text": format!("{} 或 Telegram @ivan_work", hotel["text"].as_str().unwrap()),
+        });
+        let mut last = reposts[3..].to_vec();
+        last.push(bridge.to_string());
+        let batches = [&ads[..4], &ads[4..8], &ads[8..], &reposts[..3], &last[..]];
+        for (n, batch) in batches.iter().enumerate() {
+            let file = dir.path().join(format!("batch-{n}.jsonl"));
+            std::fs::write(&file, batch.join("\n")).unwrap();
+            ok(db, &["submit", file.to_str().unwrap()]);
+        }
+        let incremental = link_index(db);
+        let fullest: i64 = db
+            .open()
+            .value(
+                "SELECT max(n) FROM (SELECT count(*) AS n FROM ad_bands GROUP BY band_key) AS b",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(fullest, 4, "a bucket keeps its 4 most recent ads");
+        ok(db, &["network", "rebuild"]);
+        assert_eq!(link_index(db), incremental);
+    });
+}

@@ -102,6 +102,20 @@ fn assert_consistent(db: &Path) -> i64 {
             format!("SELECT count(*) FROM {table} WHERE ad_id NOT IN (SELECT id FROM ads)");
         assert_eq!(count(&conn, &orphans), 0, "orphaned rows in {table}");
     }
+    // The counts linking keeps are those of the rows they count.
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM contacts k WHERE ads <> (SELECT count(*) FROM ad_contacts c WHERE c.contact = k.contact)"
+        ),
+        0,
+        "contacts with a wrong count of carriers"
+    );
+    assert_eq!(
+        count(&conn, "SELECT linked_ads FROM link_settings"),
+        count(&conn, "SELECT count(*) FROM ad_groups"),
+        "linked ads as counted"
+    );
     assert_eq!(
         count(
             &conn,

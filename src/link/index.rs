@@ -3,12 +3,12 @@
 //! clusters. Only the index rows that match the new ad, and the group rows of the groups it
 //! merges, are read or written.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, Result};
 
-use super::settings::{common_rule, why_ignored};
-use super::stats::{insert_group_row, refresh_networks, AdFacets, Kind};
+use super::settings::{common_rule, linked_total, set_linked_total, why_ignored};
+use super::stats::{insert_group_row, network_members, save_networks, AdFacets, Kind, Members};
 use super::templates::{from_blob, to_blob, Signature, MIN_SIMILARITY};
 use super::{AdKeys, CommonRule, BUCKET_CANDIDATES};
 use crate::db::{Db, Row, Value};
@@ -19,24 +19,36 @@ use crate::params;
 ///
 /// Every statement's text is constant (ids are bound, never formatted in), so that the
 /// connection prepares each once and reuses it for every ad. What the batch has already read or
-/// written of the LSH buckets and signatures is kept in memory: a batch of re-posts asks the
-/// store for each bucket and each candidate's signatures once, not once per ad.
+/// written of the LSH buckets, signatures and network sums is kept in memory: a batch of
+/// re-posts asks the store for each once, not once per ad, and writes each once at the end.
 pub struct Linker<'c> {
     db: &'c dyn Db,
     rule: CommonRule,
     /// Ads in the store, counting the ones added so far.
     total: usize,
-    /// Networks whose `networks` row is out of date.
-    touched: BTreeSet<i64>,
-    /// Per LSH bucket met in this batch, the most recent [`BUCKET_CANDIDATES`] ads it held,
-    /// newest first: read from the store on first use, then kept up to date by [`Linker::add`].
-    buckets: HashMap<i64, Vec<i64>>,
+    /// The members of each network this batch touched, kept up to date as ads join and
+    /// networks merge; written to `networks` by [`Linker::finish`].
+    networks: HashMap<i64, Members>,
+    /// The LSH buckets met in this batch.
+    buckets: HashMap<i64, Bucket>,
     /// Signatures of the ads of this batch and of the candidates read so far.
     signatures: HashMap<i64, Vec<Signature>>,
-    /// The batch's band rows and the ads whose signatures it stores, written by
-    /// [`Linker::finish`]: until then the two maps above answer for them.
-    new_bands: Vec<(i64, i64)>,
+    /// The ads whose signatures [`Linker::finish`] stores.
     new_signatures: Vec<i64>,
+}
+
+/// One LSH bucket as a batch sees it.
+///
+/// `ad_bands` keeps, per bucket, only the [`BUCKET_CANDIDATES`] most recent ads: the only ones
+/// a new ad is compared with. So an ad's band rows are written once it is linked and deleted
+/// once newer ads push it out, and the index stays as small as the number of buckets allows
+/// instead of growing by ~20 rows per ad — a batch of re-posts dirtied every page of it.
+#[derive(Default)]
+struct Bucket {
+    /// Its ads in the store when the batch began, newest first.
+    stored: Vec<i64>,
+    /// Its ads now, newest first.
+    recent: Vec<i64>,
 }
 
 /// Column names as [`Db::insert_rows`] takes them.
@@ -44,17 +56,19 @@ fn columns(names: &[&str]) -> Vec<String> {
     names.iter().map(|n| n.to_string()).collect()
 }
 
+/// Band rows deleted per statement.
+const DELETE_CHUNK: usize = 256;
+
 impl<'c> Linker<'c> {
     /// Starts linking a batch on `db` (the submit transaction).
     pub fn new(db: &'c dyn Db) -> Result<Self> {
         Ok(Linker {
             db,
             rule: common_rule(db)?,
-            total: db.value("SELECT count(*) FROM ad_groups", &[])?,
-            touched: BTreeSet::new(),
+            total: linked_total(db)?,
+            networks: HashMap::new(),
             buckets: HashMap::new(),
             signatures: HashMap::new(),
-            new_bands: Vec::new(),
             new_signatures: Vec::new(),
         })
     }
@@ -66,22 +80,7 @@ impl<'c> Linker<'c> {
         let mut networks = BTreeSet::from([ad.id]);
         let mut clusters = BTreeSet::from([ad.id]);
         for contact in &ad.contacts {
-            self.db.execute(
-                "INSERT INTO ad_contacts (contact, ad_id) VALUES (?1, ?2)
-                 ON CONFLICT (contact, ad_id) DO NOTHING",
-                params![contact, ad.id],
-            )?;
-            if self.identifying(contact)? {
-                self.db.each(
-                    "SELECT DISTINCT g.network FROM ad_contacts c JOIN ad_groups g ON g.ad_id = c.ad_id
-                     WHERE c.contact = ?1 AND c.ad_id <> ?2",
-                    params![contact, ad.id],
-                    &mut |r| {
-                        networks.insert(r.get(0)?);
-                        Ok(())
-                    },
-                )?;
-            }
+            self.link_contact(contact, ad.id, &mut networks)?;
         }
         for (other, similarity) in self.similar_ads(ad, &bands)? {
             self.db.execute(
@@ -103,31 +102,49 @@ impl<'c> Linker<'c> {
         self.new_signatures.push(ad.id);
         for band in bands {
             // Every bucket of the ad was read (or created) by `similar_ads` just before.
-            let recent = self.buckets.entry(band).or_default();
+            let recent = &mut self.buckets.entry(band).or_default().recent;
             recent.insert(0, ad.id);
             recent.truncate(BUCKET_CANDIDATES);
-            self.new_bands.push((band, ad.id));
         }
-        let network = self.merge(Kind::Network, &networks)?;
-        let cluster = self.merge(Kind::Cluster, &clusters)?;
+        let network = self.merge(Kind::Network, &networks, ad.id)?;
+        let cluster = self.merge(Kind::Cluster, &clusters, ad.id)?;
         insert_group_row(self.db, ad.id, network, cluster, facets)?;
-        self.touched.insert(network);
+        self.members(network, ad.id)?.add(facets);
         Ok(())
     }
 
-    /// Stores the batch's bands and signatures and brings the merged networks' scores up to
-    /// date.
-    pub fn finish(mut self) -> Result<()> {
+    /// Writes what the batch changed of the LSH buckets, the signatures of its ads and the
+    /// networks it touched.
+    pub fn finish(self) -> Result<()> {
+        let mut added = Vec::new();
+        let mut dropped = Vec::new();
+        for (&band, bucket) in &self.buckets {
+            let row = |&id: &i64| (band, id);
+            added.extend(
+                bucket
+                    .recent
+                    .iter()
+                    .filter(|id| !bucket.stored.contains(id))
+                    .map(row),
+            );
+            dropped.extend(
+                bucket
+                    .stored
+                    .iter()
+                    .filter(|id| !bucket.recent.contains(id))
+                    .map(row),
+            );
+        }
+        self.delete_bands(dropped)?;
         // In key order: inserted in the order they came, each band row landed on a random page
         // of the index, three times slower than a sorted run.
-        self.new_bands.sort_unstable();
-        let bands: Vec<Row> = self
-            .new_bands
-            .iter()
-            .map(|&(band, id)| Row(vec![Value::Int(band), Value::Int(id)]))
+        added.sort_unstable();
+        let added: Vec<Row> = added
+            .into_iter()
+            .map(|(band, id)| Row(vec![Value::Int(band), Value::Int(id)]))
             .collect();
         self.db
-            .insert_rows("ad_bands", &columns(&["band_key", "ad_id"]), &bands)?;
+            .insert_rows("ad_bands", &columns(&["band_key", "ad_id"]), &added)?;
         let signatures: Vec<Row> = self
             .new_signatures
             .iter()
@@ -142,12 +159,87 @@ impl<'c> Linker<'c> {
             &columns(&["ad_id", "signature"]),
             &signatures,
         )?;
-        refresh_networks(self.db, Some(&self.touched.into_iter().collect::<Vec<_>>()))
+        let networks: BTreeMap<i64, &Members> =
+            self.networks.iter().map(|(&id, m)| (id, m)).collect();
+        save_networks(self.db, networks)?;
+        set_linked_total(self.db, self.total)
     }
 
-    /// Whether a contact links ads: not stop-listed, and not (yet) common.
-    fn identifying(&self, contact: &str) -> Result<bool> {
-        Ok(why_ignored(self.db, &self.rule, contact, self.total)?.is_none())
+    /// Deletes the band rows of ads pushed out of their buckets, many per statement.
+    fn delete_bands(&self, mut rows: Vec<(i64, i64)>) -> Result<()> {
+        rows.sort_unstable();
+        for chunk in rows.chunks(DELETE_CHUNK) {
+            let pairs: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(?{}, ?{})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let sql = format!(
+                "DELETE FROM ad_bands WHERE (band_key, ad_id) IN (VALUES {})",
+                pairs.join(", ")
+            );
+            let args: Vec<Value> = chunk
+                .iter()
+                .flat_map(|&(band, id)| [Value::Int(band), Value::Int(id)])
+                .collect();
+            self.db.execute(&sql, &args)?;
+        }
+        Ok(())
+    }
+
+    /// Indexes a contact of ad `id`; if it identifies its carriers (not stop-listed, not
+    /// common), adds the networks of the earlier ones to `networks`.
+    ///
+    /// `contacts` counts each contact's carriers and notes when they are all known to be in one
+    /// network — the case after any ad linked through it — so that the network is read off the
+    /// latest carrier instead of from every one of them, possibly thousands.
+    fn link_contact(&mut self, contact: &str, id: i64, networks: &mut BTreeSet<i64>) -> Result<()> {
+        let indexed = self.db.execute(
+            "INSERT INTO ad_contacts (contact, ad_id) VALUES (?1, ?2)
+             ON CONFLICT (contact, ad_id) DO NOTHING",
+            params![contact, id],
+        )?;
+        if indexed == 0 {
+            return Ok(());
+        }
+        let known = self.db.query_opt(
+            "SELECT ads, latest, joined FROM contacts WHERE contact = ?1",
+            params![contact],
+        )?;
+        let (carriers, latest, joined) = match known {
+            Some(r) => (
+                r.get::<usize>(0)? + 1,
+                Some(r.get::<i64>(1)?),
+                r.get::<bool>(2)?,
+            ),
+            None => (1, None, true),
+        };
+        let identifying =
+            why_ignored(self.db, &self.rule, contact, carriers, self.total)?.is_none();
+        match latest {
+            Some(latest) if identifying && joined => {
+                networks.insert(self.db.value(
+                    "SELECT network FROM ad_groups WHERE ad_id = ?1",
+                    params![latest],
+                )?);
+            }
+            Some(_) if identifying => self.db.each(
+                "SELECT DISTINCT g.network FROM ad_contacts c JOIN ad_groups g ON g.ad_id = c.ad_id
+                 WHERE c.contact = ?1 AND c.ad_id <> ?2",
+                params![contact, id],
+                &mut |r| {
+                    networks.insert(r.get(0)?);
+                    Ok(())
+                },
+            )?,
+            _ => {}
+        }
+        // This ad joins all the earlier carriers' networks when the contact identifies them.
+        self.db.execute(
+            "INSERT INTO contacts (contact, ads, latest, joined) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (contact) DO UPDATE SET ads = excluded.ads, latest = excluded.latest,
+                 joined = excluded.joined",
+            params![contact, carriers, id, identifying || latest.is_none()],
+        )?;
+        Ok(())
     }
 
     /// Earlier ads sharing one of its LSH `bands` with `ad` whose wording is similar enough,
@@ -155,7 +247,7 @@ impl<'c> Linker<'c> {
     fn similar_ads(&mut self, ad: &AdKeys, bands: &[i64]) -> Result<Vec<(i64, f32)>> {
         let mut candidates = BTreeSet::new();
         for &band in bands {
-            candidates.extend(self.bucket(band, ad.id)?);
+            candidates.extend(self.bucket(band)?);
         }
         let mut similar = Vec::new();
         for other in candidates {
@@ -167,18 +259,25 @@ impl<'c> Linker<'c> {
         Ok(similar)
     }
 
-    /// The most recent ads of an LSH bucket, all older than `before` (the ad being linked: no
-    /// newer ad is stored while the batch holds the writers' lock).
-    fn bucket(&mut self, band: i64, before: i64) -> Result<Vec<i64>> {
-        if let Some(recent) = self.buckets.get(&band) {
-            return Ok(recent.clone());
+    /// The most recent ads of an LSH bucket. All are older than the ad being linked: no newer
+    /// ad is stored while the batch holds the writers' lock.
+    fn bucket(&mut self, band: i64) -> Result<Vec<i64>> {
+        if let Some(bucket) = self.buckets.get(&band) {
+            return Ok(bucket.recent.clone());
         }
-        let recent = self.db.query_map(
-            "SELECT ad_id FROM ad_bands WHERE band_key = ?1 AND ad_id < ?2 ORDER BY ad_id DESC LIMIT ?3",
-            params![band, before, BUCKET_CANDIDATES],
+        let stored = self.db.query_map(
+            "SELECT ad_id FROM ad_bands WHERE band_key = ?1 ORDER BY ad_id DESC LIMIT ?2",
+            params![band, BUCKET_CANDIDATES],
             |r| r.get::<i64>(0),
         )?;
-        self.buckets.insert(band, recent.clone());
+        let recent = stored.clone();
+        self.buckets.insert(
+            band,
+            Bucket {
+                stored,
+                recent: recent.clone(),
+            },
+        );
         Ok(recent)
     }
 
@@ -195,20 +294,45 @@ impl<'c> Linker<'c> {
         Ok(&self.signatures[&id])
     }
 
-    /// Renames every group in `ids` to the smallest of them; returns that id.
-    fn merge(&mut self, kind: Kind, ids: &BTreeSet<i64>) -> Result<i64> {
+    /// The members of network `id` as the batch has changed them, read from the store on first
+    /// use. The ad being linked (`new`) has no network yet to read.
+    fn members(&mut self, id: i64, new: i64) -> Result<&mut Members> {
+        if !self.networks.contains_key(&id) {
+            let members = if id == new {
+                Members::default()
+            } else {
+                network_members(self.db, id)?
+            };
+            self.networks.insert(id, members);
+        }
+        Ok(self.networks.get_mut(&id).expect("inserted above"))
+    }
+
+    /// Renames every group in `ids` to the smallest of them and returns that id; `new` is the
+    /// ad being linked, whose own group has no rows yet.
+    ///
+    /// Network sums are read before any row moves: a network whose row predates the sums is
+    /// summed from its member rows.
+    fn merge(&mut self, kind: Kind, ids: &BTreeSet<i64>, new: i64) -> Result<i64> {
         let keep = *ids.first().expect("the new ad's own id is always there");
         let rename = match kind {
             Kind::Network => "UPDATE ad_groups SET network = ?1 WHERE network = ?2",
             Kind::Cluster => "UPDATE ad_groups SET cluster = ?1 WHERE cluster = ?2",
         };
-        for &old in ids.iter().skip(1) {
-            self.db.execute(rename, params![keep, old])?;
+        if kind == Kind::Network {
+            self.members(keep, new)?;
+        }
+        for &old in ids.iter().skip(1).filter(|&&id| id != new) {
             if kind == Kind::Network {
+                let gone = match self.networks.remove(&old) {
+                    Some(members) => members,
+                    None => network_members(self.db, old)?,
+                };
+                self.members(keep, new)?.absorb(gone);
                 self.db
                     .execute("DELETE FROM networks WHERE id = ?1", params![old])?;
-                self.touched.remove(&old);
             }
+            self.db.execute(rename, params![keep, old])?;
         }
         Ok(keep)
     }
@@ -253,12 +377,13 @@ mod tests {
         }
     }
 
-    /// Stores `ADS` as bare rows and links them one by one, as a submission does; returns
-    /// their keys.
+    /// Stores `ADS` (again, as new ads, if they already are) as bare rows and links them one by
+    /// one, as a submission does; returns their keys.
     fn store_and_link(db: &dyn Db) -> Vec<AdKeys> {
         let tx = db.transaction().unwrap();
         tx.serialize_writers().unwrap();
         let mut linker = Linker::new(&*tx).unwrap();
+        let stored: usize = tx.value("SELECT count(*) FROM ads", &[]).unwrap();
         let mut keys = Vec::new();
         for (n, (phone, text)) in ADS.into_iter().enumerate() {
             let entities = Entities {
@@ -270,7 +395,7 @@ mod tests {
                 .value(
                     "INSERT INTO ads (content_key, ext_id, text, metadata, score, flagged, scored, model_version, submitted_at, source)
                      VALUES (?1, ?1, ?2, '{}', 0.5, 0, ?3, 'test', '2026-01-01T00:00:00Z', 'test') RETURNING id",
-                    params![format!("ad-{n}"), text, scored],
+                    params![format!("ad-{}", stored + n), text, scored],
                 )
                 .unwrap();
             let ad = AdKeys::new(id, &entities, &normalize(text).text, None);
@@ -296,6 +421,35 @@ mod tests {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap()
+    }
+
+    /// Every network's row, as text.
+    fn network_rows(db: &dyn Db) -> Vec<String> {
+        db.query_map(
+            "SELECT id, size, network_score, members FROM networks ORDER BY id",
+            &[],
+            |r| Ok(format!("{:?}", r.0)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn networks_without_sums_or_joined_contacts_are_read_from_their_members() {
+        on_both_engines("networks_without_sums_or_joined_contacts", |location| {
+            let store = SqlStore::open(location).unwrap();
+            let db = store.db();
+            store_and_link(db);
+            // As the version-7 migration leaves a store: no sums, no contact known joined.
+            db.execute("UPDATE networks SET members = NULL", &[])
+                .unwrap();
+            db.execute("UPDATE contacts SET joined = 0", &[]).unwrap();
+            // The same ads again, as new ones: each joins a network summed from its rows.
+            let keys = store_and_link(db);
+            assert_eq!(groups(db).len(), 2 * keys.len());
+            let incremental = network_rows(db);
+            rebuild(db).unwrap();
+            assert_eq!(network_rows(db), incremental);
+        });
     }
 
     #[test]

@@ -5,18 +5,18 @@
 //! difference: a contact's commonness is judged on the whole store, not on the ads stored when
 //! each ad arrived — which is why a rebuild is needed after a contact becomes common.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::graph::Components;
-use super::settings::{common_rule, stop_list};
+use super::settings::{common_rule, set_linked_total, stop_list};
 use super::stats::{insert_group_row, refresh_networks, AdFacets};
 use super::templates::{to_blob, MIN_SIMILARITY};
 use super::{AdKeys, CommonRule, BUCKET_CANDIDATES};
-use crate::db::Db;
+use crate::db::{Db, Row, Value};
 use crate::ingest::{normalize, Entities};
 use crate::params;
 
@@ -188,6 +188,7 @@ pub fn rebuild(db: &dyn Db) -> Result<RebuildSummary> {
     let linked = link_all(&ads, &stop, &rule);
     for delete in [
         "DELETE FROM ad_contacts",
+        "DELETE FROM contacts",
         "DELETE FROM ad_signatures",
         "DELETE FROM ad_bands",
         "DELETE FROM template_links",
@@ -208,12 +209,6 @@ pub fn rebuild(db: &dyn Db) -> Result<RebuildSummary> {
                 params![ad.id, to_blob(s)],
             )?;
         }
-        for b in ad.bands() {
-            tx.execute(
-                "INSERT INTO ad_bands (band_key, ad_id) VALUES (?1, ?2)",
-                params![b, ad.id],
-            )?;
-        }
         let network = ads[linked.network[i] as usize].id;
         let cluster = ads[linked.cluster[i] as usize].id;
         let facets = AdFacets {
@@ -230,7 +225,15 @@ pub fn rebuild(db: &dyn Db) -> Result<RebuildSummary> {
             params![ads[i as usize].id, ads[j as usize].id, s],
         )?;
     }
-    refresh_networks(&*tx, None)?;
+    let bands: Vec<Row> = most_recent_per_bucket(&ads)
+        .into_iter()
+        .map(|(band, id)| Row(vec![Value::Int(band), Value::Int(id)]))
+        .collect();
+    tx.insert_rows("ad_bands", &["band_key".into(), "ad_id".into()], &bands)?;
+    let columns = ["contact", "ads", "latest", "joined"].map(String::from);
+    tx.insert_rows("contacts", &columns, &contact_rows(&ads, &linked.network))?;
+    refresh_networks(&*tx)?;
+    set_linked_total(&*tx, ads.len())?;
     tx.commit()?;
     Ok(RebuildSummary {
         ads: ads.len(),
@@ -242,6 +245,47 @@ pub fn rebuild(db: &dyn Db) -> Result<RebuildSummary> {
 }
 
 /// How many distinct roots appear at least twice.
+/// The `contacts` rows of `ads` linked into `networks` (by position): each contact's carriers,
+/// the latest of them, and whether they all share a network.
+fn contact_rows(ads: &[AdKeys], networks: &[u32]) -> Vec<Row> {
+    let mut carried: BTreeMap<&str, (usize, i64, u32, bool)> = BTreeMap::new();
+    for (ad, &network) in ads.iter().zip(networks) {
+        for contact in &ad.contacts {
+            let (ads, latest, first_network, joined) =
+                carried.entry(contact).or_insert((0, ad.id, network, true));
+            *ads += 1;
+            *latest = (*latest).max(ad.id);
+            *joined &= *first_network == network;
+        }
+    }
+    carried
+        .into_iter()
+        .map(|(contact, (ads, latest, _, joined))| {
+            Row(vec![
+                contact.into(),
+                Value::Int(ads as i64),
+                Value::Int(latest),
+                joined.into(),
+            ])
+        })
+        .collect()
+}
+
+/// The band rows `ad_bands` keeps for `ads` (in id order): the [`BUCKET_CANDIDATES`] most
+/// recent ads of each bucket, as (band key, ad id) in key order.
+fn most_recent_per_bucket(ads: &[AdKeys]) -> Vec<(i64, i64)> {
+    let mut rows: Vec<(i64, i64)> = ads
+        .iter()
+        .flat_map(|ad| ad.bands().into_iter().map(move |band| (band, ad.id)))
+        .collect();
+    rows.par_sort_unstable_by_key(|&(band, id)| (band, std::cmp::Reverse(id)));
+    let mut kept = Vec::with_capacity(rows.len());
+    for run in rows.chunk_by(|a, b| a.0 == b.0) {
+        kept.extend(run.iter().take(BUCKET_CANDIDATES).rev());
+    }
+    kept
+}
+
 fn groups_of_two_or_more(roots: &[u32]) -> usize {
     let mut sizes: HashMap<u32, usize> = HashMap::new();
     for &r in roots {

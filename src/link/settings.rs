@@ -44,21 +44,33 @@ pub fn set_common_rule(db: &dyn Db, rule: &CommonRule) -> Result<()> {
     Ok(())
 }
 
-/// Why a contact links nothing, if it does not: stop-listed, or carried by too many of the
-/// store's `total` ads.
+/// How many ads are linked: what a contact's share is measured against. Linking and rebuilds
+/// keep the count in `link_settings`; counting `ad_groups` read all of it for every batch.
+pub fn linked_total(db: &dyn Db) -> Result<usize> {
+    db.value("SELECT linked_ads FROM link_settings WHERE id = 1", &[])
+}
+
+/// Records how many ads are linked.
+pub fn set_linked_total(db: &dyn Db, total: usize) -> Result<()> {
+    db.execute(
+        "UPDATE link_settings SET linked_ads = ?1 WHERE id = 1",
+        params![total],
+    )?;
+    Ok(())
+}
+
+/// Why a contact links nothing, if it does not: stop-listed, or carried by too many
+/// (`carriers`) of the store's `total` ads.
 pub fn why_ignored(
     db: &dyn Db,
     rule: &CommonRule,
     contact: &str,
+    carriers: usize,
     total: usize,
 ) -> Result<Option<String>> {
     if let Some(reason) = stop_reason(db, contact)? {
         return Ok(Some(format!("stop-listed: {reason}")));
     }
-    let carriers: usize = db.value(
-        "SELECT count(*) FROM ad_contacts WHERE contact = ?1",
-        params![contact],
-    )?;
     Ok(rule.is_common(carriers, total).then(|| {
         format!(
             "common: on {carriers} of {total} ads (more than {}% and at least {})",
@@ -66,6 +78,18 @@ pub fn why_ignored(
             rule.min_ads
         )
     }))
+}
+
+/// How many stored ads carry a contact (the count `contacts` keeps beside `ad_contacts`).
+pub fn carriers(db: &dyn Db, contact: &str) -> Result<usize> {
+    Ok(db
+        .query_opt(
+            "SELECT ads FROM contacts WHERE contact = ?1",
+            params![contact],
+        )?
+        .map(|r| r.get(0))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 /// Why a contact is stop-listed, if it is.

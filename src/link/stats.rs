@@ -1,10 +1,10 @@
 //! Per-group figures computed in the store: size, scores and spread of a network or cluster, and
 //! the `networks` table that keeps each network's score for ordering the queue.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::Result;
-use serde::Serialize;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 
 use super::score::{network_score, GroupStats};
 use crate::db::{Db, Value};
@@ -70,52 +70,68 @@ pub fn insert_group_row(
 /// Stats of the groups of `kind` selected by `filter` (a SQL `WHERE` clause over `g.` =
 /// ad_groups with its values bound in `args`, or empty for all), as (group id, stats) in group
 /// id order.
-///
-/// The member rows are read and summed up here rather than with `GROUP BY` and three
-/// `count(DISTINCT …)`: SQLite builds a temporary b-tree per distinct count and group, which made
-/// refreshing the networks a batch touches cost ~100 µs per network.
 pub fn group_stats(
     db: &dyn Db,
     kind: Kind,
     filter: &str,
     args: &[Value],
 ) -> Result<Vec<(i64, GroupStats)>> {
+    Ok(group_members(db, kind, filter, args)?
+        .into_iter()
+        .map(|(id, m)| (id, m.stats()))
+        .collect())
+}
+
+/// The members of the groups of `kind` selected by `filter` (as for [`group_stats`]), summed
+/// up, by group id.
+///
+/// The member rows are read and summed up here rather than with `GROUP BY` and three
+/// `count(DISTINCT …)`: SQLite builds a temporary b-tree per distinct count and group, which made
+/// refreshing a network cost ~100 µs.
+fn group_members(
+    db: &dyn Db,
+    kind: Kind,
+    filter: &str,
+    args: &[Value],
+) -> Result<BTreeMap<i64, Members>> {
     let col = kind.column();
     let sql = format!(
         "SELECT g.{col}, g.score, g.office, g.publication, g.lang FROM ad_groups g {filter}"
     );
     let mut groups: BTreeMap<i64, Members> = BTreeMap::new();
     db.each(&sql, args, &mut |r| {
-        groups
-            .entry(r.get(0)?)
-            .or_default()
-            .add(r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+        let (office, publication, lang): (Option<String>, Option<String>, Option<String>) =
+            (r.get(2)?, r.get(3)?, r.get(4)?);
+        groups.entry(r.get(0)?).or_default().add(&AdFacets {
+            score: r.get::<f64>(1)? as f32,
+            office: office.as_deref(),
+            lang: lang.as_deref(),
+            publication: publication.as_deref(),
+        });
         Ok(())
     })?;
-    Ok(groups.into_iter().map(|(id, m)| (id, m.stats())).collect())
+    Ok(groups)
 }
 
-/// The members of one group, summed up as they are read.
-#[derive(Default)]
-struct Members {
+/// The members of one group, summed up: what its [`GroupStats`] are computed from.
+///
+/// A network's sums are kept (as JSON) in its `networks` row, so that a batch adding ads to a
+/// network of thousands adds to the sums instead of reading every member again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Members {
     ads: usize,
     max_score: f64,
     total_score: f64,
-    offices: HashSet<String>,
-    publications: HashSet<String>,
-    languages: HashSet<String>,
+    offices: BTreeSet<String>,
+    publications: BTreeSet<String>,
+    languages: BTreeSet<String>,
 }
 
 impl Members {
     /// Counts one member; a missing office, publication or language counts as none, as
     /// `count(DISTINCT …)` does.
-    fn add(
-        &mut self,
-        score: f64,
-        office: Option<String>,
-        publication: Option<String>,
-        lang: Option<String>,
-    ) {
+    pub fn add(&mut self, ad: &AdFacets) {
+        let score = f64::from(ad.score);
         self.max_score = if self.ads == 0 {
             score
         } else {
@@ -123,16 +139,35 @@ impl Members {
         };
         self.ads += 1;
         self.total_score += score;
-        self.offices.extend(office);
-        self.publications.extend(publication);
-        self.languages.extend(lang);
+        let own = |value: Option<&str>| value.map(str::to_string);
+        self.offices.extend(own(ad.office));
+        self.publications.extend(own(ad.publication));
+        self.languages.extend(own(ad.lang));
     }
 
-    fn stats(&self) -> GroupStats {
+    /// Adds the members of another group, merged into this one.
+    pub fn absorb(&mut self, other: Members) {
+        if other.ads == 0 {
+            return;
+        }
+        self.max_score = if self.ads == 0 {
+            other.max_score
+        } else {
+            self.max_score.max(other.max_score)
+        };
+        self.ads += other.ads;
+        self.total_score += other.total_score;
+        self.offices.extend(other.offices);
+        self.publications.extend(other.publications);
+        self.languages.extend(other.languages);
+    }
+
+    /// The group's figures.
+    pub fn stats(&self) -> GroupStats {
         GroupStats {
             ads: self.ads,
             max_score: self.max_score as f32,
-            mean_score: (self.total_score / self.ads as f64) as f32,
+            mean_score: (self.total_score / self.ads.max(1) as f64) as f32,
             offices: self.offices.len(),
             publications: self.publications.len(),
             languages: self.languages.len(),
@@ -140,35 +175,50 @@ impl Members {
     }
 }
 
-/// Networks refreshed per statement.
-const REFRESH_CHUNK: usize = 256;
+/// The members of network `id`, as its `networks` row keeps them; summed from its member rows
+/// where the row has no sums (written before schema version 7) or is missing (a new network).
+pub fn network_members(db: &dyn Db, id: i64) -> Result<Members> {
+    let kept = db
+        .query_opt("SELECT members FROM networks WHERE id = ?1", params![id])?
+        .map(|r| r.get::<Option<String>>(0))
+        .transpose()?
+        .flatten();
+    match kept {
+        Some(json) => serde_json::from_str(&json)
+            .with_context(|| format!("the member sums of network {id} are not readable")),
+        None => Ok(
+            group_members(db, Kind::Network, "WHERE g.network = ?1", params![id])?
+                .remove(&id)
+                .unwrap_or_default(),
+        ),
+    }
+}
 
-/// Recomputes the `networks` rows of the given networks (all of them for `None`).
-pub fn refresh_networks(db: &dyn Db, ids: Option<&[i64]>) -> Result<()> {
-    let stats = match ids {
-        None => {
-            db.execute("DELETE FROM networks", &[])?;
-            group_stats(db, Kind::Network, "", &[])?
-        }
-        Some(ids) => {
-            let mut all = Vec::with_capacity(ids.len());
-            // Many networks per statement; a few statement texts (one per chunk length) for the
-            // connection to keep prepared.
-            for chunk in ids.chunks(REFRESH_CHUNK) {
-                let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
-                let filter = format!("WHERE g.network IN ({})", marks.join(", "));
-                let args: Vec<Value> = chunk.iter().map(|&id| Value::Int(id)).collect();
-                all.extend(group_stats(db, Kind::Network, &filter, &args)?);
-            }
-            all
-        }
-    };
-    for (id, s) in stats {
+/// Writes the `networks` row of each network in `networks`: size, score and member sums.
+pub fn save_networks<'m>(
+    db: &dyn Db,
+    networks: impl IntoIterator<Item = (i64, &'m Members)>,
+) -> Result<()> {
+    for (id, members) in networks {
+        let stats = members.stats();
         db.execute(
-            "INSERT INTO networks (id, size, network_score) VALUES (?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET size = excluded.size, network_score = excluded.network_score",
-            params![id, s.ads, network_score(&s)],
+            "INSERT INTO networks (id, size, network_score, members) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET size = excluded.size,
+                 network_score = excluded.network_score, members = excluded.members",
+            params![
+                id,
+                stats.ads,
+                network_score(&stats),
+                serde_json::to_string(members)?
+            ],
         )?;
     }
     Ok(())
+}
+
+/// Recomputes every `networks` row from the member rows (after a rebuild).
+pub fn refresh_networks(db: &dyn Db) -> Result<()> {
+    db.execute("DELETE FROM networks", &[])?;
+    let all = group_members(db, Kind::Network, "", &[])?;
+    save_networks(db, all.iter().map(|(&id, m)| (id, m)))
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::score::{network_score, GroupStats};
-use super::settings::{common_rule, why_ignored};
+use super::settings::{carriers, common_rule, linked_total, why_ignored};
 use super::stats::{group_stats, Kind};
 use crate::db::Db;
 use crate::params;
@@ -177,10 +177,6 @@ pub fn group(db: &dyn Db, kind: Kind, id: i64) -> Result<Option<GroupView>> {
 }
 
 /// Ads in the store that are linked (have a group row); the base of the common-contact share.
-fn linked_total(db: &dyn Db) -> Result<usize> {
-    db.value("SELECT count(*) FROM ad_groups", &[])
-}
-
 /// Every contact of the group's ads: the identifying ones before the ignored ones, each part
 /// most shared first, then by contact.
 fn contacts_of(db: &dyn Db, kind: Kind, id: i64) -> Result<Vec<ContactUse>> {
@@ -189,7 +185,7 @@ fn contacts_of(db: &dyn Db, kind: Kind, id: i64) -> Result<Vec<ContactUse>> {
     let col = kind.column();
     // Grouped here rather than in SQL: the engines share no string aggregate, and a BTreeMap
     // orders the contacts byte-wise on both.
-    let mut carriers: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut members: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     db.each(
         &format!(
             "SELECT c.contact, c.ad_id FROM ad_groups g JOIN ad_contacts c ON c.ad_id = g.ad_id
@@ -197,20 +193,18 @@ fn contacts_of(db: &dyn Db, kind: Kind, id: i64) -> Result<Vec<ContactUse>> {
         ),
         params![id],
         &mut |r| {
-            carriers.entry(r.get(0)?).or_default().push(r.get(1)?);
+            members.entry(r.get(0)?).or_default().push(r.get(1)?);
             Ok(())
         },
     )?;
-    let mut out: Vec<ContactUse> = carriers
+    let mut out: Vec<ContactUse> = members
         .into_iter()
         .map(|(contact, mut ads)| {
             ads.sort_unstable();
+            let in_store = carriers(db, &contact)?;
             Ok(ContactUse {
-                ignored: why_ignored(db, &rule, &contact, total)?,
-                ads_in_store: db.value(
-                    "SELECT count(*) FROM ad_contacts WHERE contact = ?1",
-                    params![&contact],
-                )?,
+                ignored: why_ignored(db, &rule, &contact, in_store, total)?,
+                ads_in_store: in_store,
                 contact,
                 ads,
             })
@@ -305,7 +299,7 @@ pub fn ad_links(db: &dyn Db, id: i64) -> Result<Option<AdLinks>> {
     // Byte order on both engines (PostgreSQL's collation would differ).
     contacts.sort();
     for contact in contacts {
-        if let Some(reason) = why_ignored(db, &rule, &contact, total)? {
+        if let Some(reason) = why_ignored(db, &rule, &contact, carriers(db, &contact)?, total)? {
             ignored.push((contact, reason));
             continue;
         }

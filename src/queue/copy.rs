@@ -18,6 +18,7 @@ const TABLES: &[&str] = &[
     "audit",
     "indicator_bits",
     "ad_contacts",
+    "contacts",
     "ad_signatures",
     "ad_bands",
     "template_links",

@@ -270,6 +270,39 @@ ALTER TABLE template_links DROP CONSTRAINT IF EXISTS template_links_ad_id_fkey;
 ALTER TABLE template_links DROP CONSTRAINT IF EXISTS template_links_other_fkey;
 "#,
     },
+    // Linking compares a new ad with the 4 most recent ads of each of its LSH buckets only
+    // (`link::BUCKET_CANDIDATES`), so `ad_bands` now keeps just those: older rows are never read,
+    // and every batch of re-posts dirtied every page of the ever-growing index. Each network's
+    // member sums (`link::stats::Members`, JSON) let a batch update a network's figures without
+    // reading all its members; NULL until a batch or a rebuild writes them. `contacts` counts
+    // each contact's carriers and notes when they are all in one network, so linking an ad
+    // through a contact reads one row instead of every carrier's. `linked_ads` counts the rows
+    // of `ad_groups`, which each batch needs and counting read whole.
+    Migration {
+        both: r#"
+CREATE TABLE contacts (
+    contact TEXT PRIMARY KEY,                  -- as in ad_contacts
+    ads     INTEGER NOT NULL,                  -- ads carrying it
+    latest  INTEGER NOT NULL,                  -- the most recent of them: ads (id)
+    joined  INTEGER NOT NULL                   -- 1 when they are all in one network
+);
+INSERT INTO contacts (contact, ads, latest, joined)
+    SELECT contact, count(*), max(ad_id), 0 FROM ad_contacts GROUP BY contact;
+ALTER TABLE link_settings ADD COLUMN linked_ads INTEGER NOT NULL DEFAULT 0;
+UPDATE link_settings SET linked_ads = (SELECT count(*) FROM ad_groups);
+DELETE FROM ad_bands WHERE (band_key, ad_id) IN (
+    SELECT band_key, ad_id FROM (
+        SELECT band_key, ad_id,
+               row_number() OVER (PARTITION BY band_key ORDER BY ad_id DESC) AS newer
+        FROM ad_bands
+    ) AS ranked
+    WHERE newer > 4
+);
+ALTER TABLE networks ADD COLUMN members TEXT;
+"#,
+        sqlite: "",
+        postgres: "",
+    },
 ];
 
 /// The schema version this adscreen writes.
@@ -419,6 +452,71 @@ mod tests {
             rows(&*db, "SELECT ad_id FROM ad_bands WHERE band_key = 42"),
             [format!("Int({id})")]
         );
+    }
+
+    /// A version-6 store keeps, through version 7, the 4 most recent ads of each LSH bucket and
+    /// gets each contact's carriers counted.
+    fn v7_prunes_buckets_and_counts_contacts(location: &Location) {
+        let db = open(location).unwrap();
+        migrate_to(&*db, 6).unwrap();
+        for n in 1..=3 {
+            db.execute(
+                "INSERT INTO ads (content_key, ext_id, text, metadata, score, flagged, scored, model_version, submitted_at, source)
+                 VALUES (?1, ?1, 'text', '{}', 0.5, 0, '{}', 'm', '2026-01-01T00:00:00Z', 'test')",
+                params![format!("ad-{n}")],
+            )
+            .unwrap();
+        }
+        let ids: Vec<i64> = db
+            .query_map("SELECT id FROM ads ORDER BY id", &[], |r| r.get(0))
+            .unwrap();
+        for &id in &ids {
+            db.execute(
+                "INSERT INTO ad_contacts (contact, ad_id) VALUES ('phone:+15550001', ?1)",
+                params![id],
+            )
+            .unwrap();
+        }
+        for id in 1..=6 {
+            db.execute(
+                "INSERT INTO ad_bands (band_key, ad_id) VALUES (42, ?1)",
+                params![id],
+            )
+            .unwrap();
+        }
+        db.execute("INSERT INTO ad_bands (band_key, ad_id) VALUES (7, 1)", &[])
+            .unwrap();
+
+        assert_eq!(migrate(&*db).unwrap(), (6, latest()));
+        assert_eq!(
+            rows(
+                &*db,
+                "SELECT band_key, ad_id FROM ad_bands ORDER BY band_key, ad_id"
+            ),
+            [
+                "Int(7) Int(1)",
+                "Int(42) Int(3)",
+                "Int(42) Int(4)",
+                "Int(42) Int(5)",
+                "Int(42) Int(6)"
+            ]
+        );
+        assert_eq!(
+            rows(&*db, "SELECT contact, ads, latest, joined FROM contacts"),
+            [format!(
+                "Text(\"phone:+15550001\") Int(3) Int({}) Int(0)",
+                ids[2]
+            )]
+        );
+    }
+
+    #[test]
+    fn version_7_prunes_buckets_and_counts_contacts_on_both_engines() {
+        let dir = tempfile::tempdir().unwrap();
+        v7_prunes_buckets_and_counts_contacts(&Location::Sqlite(dir.path().join("s.db")));
+        if let Some(pg) = ScratchDatabase::from_env("version_7_prunes_buckets") {
+            v7_prunes_buckets_and_counts_contacts(&Location::Postgres(pg.url().into()));
+        }
     }
 
     #[test]
