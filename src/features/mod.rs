@@ -54,6 +54,16 @@ pub struct Token {
     pub end: usize,
 }
 
+/// The feature columns one token starts: its unigram's, and the bigram's it forms with the next
+/// token (`None` when the feature is not in the vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenColumns {
+    /// Column of `(token, UNIGRAM)`.
+    pub unigram: Option<u32>,
+    /// Column of `(token, next token)`; `None` for the last token.
+    pub bigram: Option<u32>,
+}
+
 /// The features of one text of an ad.
 #[derive(Debug, Clone)]
 pub struct FieldFeatures {
@@ -61,6 +71,9 @@ pub struct FieldFeatures {
     pub field: Field,
     /// Its tokens, in order.
     pub tokens: Vec<Token>,
+    /// Per token, the columns it starts (`token_columns[i]` for `tokens[i]`): looked up once
+    /// here, so that evidence can share each token's weights out without a second lookup.
+    pub token_columns: Vec<TokenColumns>,
     /// Feature columns present, sorted and unique; each has the value `weight`.
     pub columns: Vec<u32>,
     /// The value of every present column (binary features, L2-normalized).
@@ -132,8 +145,18 @@ impl Featurizer {
     /// The features of one normalized text.
     pub fn field(&self, field: Field, text: &Normalized) -> FieldFeatures {
         let tokens = self.tokens(text);
-        let mut columns: Vec<u32> = feature_keys(&tokens)
-            .filter_map(|k| self.columns.get(&k).copied())
+        let token_columns: Vec<TokenColumns> = (0..tokens.len())
+            .map(|i| TokenColumns {
+                unigram: self.column((tokens[i].id, UNIGRAM)),
+                bigram: tokens
+                    .get(i + 1)
+                    .and_then(|n| self.column((tokens[i].id, n.id))),
+            })
+            .collect();
+        let mut columns: Vec<u32> = token_columns
+            .iter()
+            .flat_map(|t| [t.unigram, t.bigram])
+            .flatten()
             .collect();
         columns.sort_unstable();
         columns.dedup();
@@ -145,25 +168,28 @@ impl Featurizer {
         FieldFeatures {
             field,
             tokens,
+            token_columns,
             columns,
             weight,
         }
     }
 
-    /// The columns a token takes part in, with the token's share of each: all of its unigram,
-    /// half of each bigram with a neighbour.
-    pub fn token_columns(
-        &self,
-        tokens: &[Token],
-        i: usize,
-    ) -> impl Iterator<Item = (u32, f32)> + '_ {
-        let id = tokens[i].id;
-        let prev = i.checked_sub(1).map(|p| ((tokens[p].id, id), 0.5));
-        let next = tokens.get(i + 1).map(|n| ((id, n.id), 0.5));
-        [Some(((id, UNIGRAM), 1.0)), prev, next]
+    /// The column of a feature, if it is in the vocabulary.
+    fn column(&self, key: FeatureKey) -> Option<u32> {
+        self.columns.get(&key).copied()
+    }
+}
+
+impl FieldFeatures {
+    /// The columns token `i` takes part in, with its share of each: all of its unigram, half of
+    /// each bigram with a neighbour (in that order: unigram, bigram with the previous token,
+    /// bigram with the next).
+    pub fn token_shares(&self, i: usize) -> impl Iterator<Item = (u32, f32)> {
+        let own = self.token_columns[i];
+        let prev = i.checked_sub(1).and_then(|p| self.token_columns[p].bigram);
+        [(own.unigram, 1.0), (prev, 0.5), (own.bigram, 0.5)]
             .into_iter()
-            .flatten()
-            .filter_map(|(k, share)| self.columns.get(&k).map(|&c| (c, share)))
+            .filter_map(|(c, share)| Some((c?, share)))
     }
 }
 
