@@ -91,21 +91,35 @@ pub struct FeatureVector {
 #[derive(Clone)]
 pub struct Featurizer {
     encoder: Encoder,
-    columns: HashMap<FeatureKey, u32, foldhash::fast::RandomState>,
+    /// The column of each token's unigram, indexed by token id: every token asks, and an index
+    /// costs far less than hashing the key.
+    unigrams: Vec<Option<u32>>,
+    /// The columns of the bigrams.
+    bigrams: HashMap<FeatureKey, u32, foldhash::fast::RandomState>,
     keys: Vec<FeatureKey>,
 }
 
 impl Featurizer {
     /// A featurizer over a trained tokenizer and a feature vocabulary (column i is `keys[i]`).
     pub fn new(tokenizer: Tokenizer, keys: Vec<FeatureKey>) -> Self {
-        let columns = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (*k, i as u32))
-            .collect();
+        let mut unigrams = Vec::new();
+        let mut bigrams = HashMap::default();
+        // A key listed twice keeps its last column, as a map built from the list would.
+        for (column, &(id, next)) in (0u32..).zip(&keys) {
+            if next != UNIGRAM {
+                bigrams.insert((id, next), column);
+                continue;
+            }
+            let id = id as usize;
+            if unigrams.len() <= id {
+                unigrams.resize(id + 1, None);
+            }
+            unigrams[id] = Some(column);
+        }
         Featurizer {
             encoder: Encoder::new(tokenizer),
-            columns,
+            unigrams,
+            bigrams,
             keys,
         }
     }
@@ -147,10 +161,10 @@ impl Featurizer {
         let tokens = self.tokens(text);
         let token_columns: Vec<TokenColumns> = (0..tokens.len())
             .map(|i| TokenColumns {
-                unigram: self.column((tokens[i].id, UNIGRAM)),
+                unigram: self.unigrams.get(tokens[i].id as usize).copied().flatten(),
                 bigram: tokens
                     .get(i + 1)
-                    .and_then(|n| self.column((tokens[i].id, n.id))),
+                    .and_then(|n| self.bigrams.get(&(tokens[i].id, n.id)).copied()),
             })
             .collect();
         let mut columns: Vec<u32> = token_columns
@@ -172,11 +186,6 @@ impl Featurizer {
             columns,
             weight,
         }
-    }
-
-    /// The column of a feature, if it is in the vocabulary.
-    fn column(&self, key: FeatureKey) -> Option<u32> {
-        self.columns.get(&key).copied()
     }
 }
 
