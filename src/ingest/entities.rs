@@ -243,14 +243,16 @@ fn after(text: &str, pos: usize, n: usize) -> &str {
 /// True when a digit (or, with `seps`, a digit behind one of `seps`) touches `start..end`:
 /// then the number there is a fragment of something longer (a phone, a date, an ID).
 fn glued_to_digits(text: &str, start: usize, end: usize, seps: &[u8]) -> bool {
-    let touches = |near: &[u8]| match near {
-        [d, ..] if d.is_ascii_digit() => true,
-        [s, d, ..] => seps.contains(s) && d.is_ascii_digit(),
+    // The byte next to the number and the one beyond it, on one side.
+    let touches = |nearest: Option<&u8>, beyond: Option<&u8>| match (nearest, beyond) {
+        (Some(d), _) if d.is_ascii_digit() => true,
+        (Some(s), Some(d)) => seps.contains(s) && d.is_ascii_digit(),
         _ => false,
     };
-    let mut left = before(text, start, 2).as_bytes().to_vec();
-    left.reverse();
-    touches(&left) || touches(after(text, end, 2).as_bytes())
+    let left = before(text, start, 2).as_bytes();
+    let right = after(text, end, 2).as_bytes();
+    let beyond_left = left.len().checked_sub(2).map(|i| &left[i]);
+    touches(left.last(), beyond_left) || touches(right.first(), right.get(1))
 }
 
 /// Keep the earliest of overlapping matches (the longest when they start together).
@@ -1136,13 +1138,17 @@ fn age_from(text: &str, caps: &Captures, rule: &AgeRule, mask: &Mask) -> Option<
     let first = caps.name("lo").or(caps.name("lo2")).or(caps.name("hi"))?;
     let last = caps.name("hi").unwrap_or(first);
     let tail = after(text, span.1, 24);
-    let in_context = AGE_WORD_RE.is_match(whole.as_str())
-        || AGE_UNIT_AFTER.is_match(tail)
-        || AGE_WORD_RE.is_match(before(text, span.0, 40));
+    // Cheapest tests first: most matches (digits of phones and prices) fail the first two, and
+    // the context's three searches are only needed by the rules that ask for it.
+    let in_context = || {
+        AGE_WORD_RE.is_match(whole.as_str())
+            || AGE_UNIT_AFTER.is_match(tail)
+            || AGE_WORD_RE.is_match(before(text, span.0, 40))
+    };
     let rejected = mask.hits(span)
         || glued_to_digits(text, first.start(), last.end(), b"-./")
         || NOT_AGE_AFTER.is_match(tail)
-        || (rule.needs_context && !in_context);
+        || (rule.needs_context && !in_context());
     if rejected {
         return None;
     }
