@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::{open_input, screen_stream, InputOpts, ModelOpts};
+use adscreen::model::json;
 use adscreen::Screener;
 
 /// Arguments of `score`.
@@ -31,11 +32,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let input = open_input(&args.input, args.input_opts.format)?;
     let mut out = BufWriter::new(io::stdout().lock());
+    // A batch's lines are built in one reused buffer and written at once.
+    let mut lines = Vec::new();
     let counts = screen_stream(input, &screener, |batch| {
         for ad in batch {
-            serde_json::to_writer(&mut out, &ad).map_err(io::Error::from)?;
-            out.write_all(b"\n")?;
+            json::write_scored(&mut lines, &ad);
+            lines.push(b'\n');
         }
+        out.write_all(&lines)?;
+        lines.clear();
         Ok(())
     })?;
     out.flush()?;

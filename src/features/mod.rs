@@ -54,6 +54,16 @@ pub struct Token {
     pub end: usize,
 }
 
+/// The feature columns one token starts: its unigram's, and the bigram's it forms with the next
+/// token (`None` when the feature is not in the vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenColumns {
+    /// Column of `(token, UNIGRAM)`.
+    pub unigram: Option<u32>,
+    /// Column of `(token, next token)`; `None` for the last token.
+    pub bigram: Option<u32>,
+}
+
 /// The features of one text of an ad.
 #[derive(Debug, Clone)]
 pub struct FieldFeatures {
@@ -61,6 +71,9 @@ pub struct FieldFeatures {
     pub field: Field,
     /// Its tokens, in order.
     pub tokens: Vec<Token>,
+    /// Per token, the columns it starts (`token_columns[i]` for `tokens[i]`): looked up once
+    /// here, so that evidence can share each token's weights out without a second lookup.
+    pub token_columns: Vec<TokenColumns>,
     /// Feature columns present, sorted and unique; each has the value `weight`.
     pub columns: Vec<u32>,
     /// The value of every present column (binary features, L2-normalized).
@@ -78,21 +91,35 @@ pub struct FeatureVector {
 #[derive(Clone)]
 pub struct Featurizer {
     encoder: Encoder,
-    columns: HashMap<FeatureKey, u32, foldhash::fast::RandomState>,
+    /// The column of each token's unigram, indexed by token id: every token asks, and an index
+    /// costs far less than hashing the key.
+    unigrams: Vec<Option<u32>>,
+    /// The columns of the bigrams.
+    bigrams: HashMap<FeatureKey, u32, foldhash::fast::RandomState>,
     keys: Vec<FeatureKey>,
 }
 
 impl Featurizer {
     /// A featurizer over a trained tokenizer and a feature vocabulary (column i is `keys[i]`).
     pub fn new(tokenizer: Tokenizer, keys: Vec<FeatureKey>) -> Self {
-        let columns = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (*k, i as u32))
-            .collect();
+        let mut unigrams = Vec::new();
+        let mut bigrams = HashMap::default();
+        // A key listed twice keeps its last column, as a map built from the list would.
+        for (column, &(id, next)) in (0u32..).zip(&keys) {
+            if next != UNIGRAM {
+                bigrams.insert((id, next), column);
+                continue;
+            }
+            let id = id as usize;
+            if unigrams.len() <= id {
+                unigrams.resize(id + 1, None);
+            }
+            unigrams[id] = Some(column);
+        }
         Featurizer {
             encoder: Encoder::new(tokenizer),
-            columns,
+            unigrams,
+            bigrams,
             keys,
         }
     }
@@ -132,8 +159,18 @@ impl Featurizer {
     /// The features of one normalized text.
     pub fn field(&self, field: Field, text: &Normalized) -> FieldFeatures {
         let tokens = self.tokens(text);
-        let mut columns: Vec<u32> = feature_keys(&tokens)
-            .filter_map(|k| self.columns.get(&k).copied())
+        let token_columns: Vec<TokenColumns> = (0..tokens.len())
+            .map(|i| TokenColumns {
+                unigram: self.unigrams.get(tokens[i].id as usize).copied().flatten(),
+                bigram: tokens
+                    .get(i + 1)
+                    .and_then(|n| self.bigrams.get(&(tokens[i].id, n.id)).copied()),
+            })
+            .collect();
+        let mut columns: Vec<u32> = token_columns
+            .iter()
+            .flat_map(|t| [t.unigram, t.bigram])
+            .flatten()
             .collect();
         columns.sort_unstable();
         columns.dedup();
@@ -145,25 +182,23 @@ impl Featurizer {
         FieldFeatures {
             field,
             tokens,
+            token_columns,
             columns,
             weight,
         }
     }
+}
 
-    /// The columns a token takes part in, with the token's share of each: all of its unigram,
-    /// half of each bigram with a neighbour.
-    pub fn token_columns(
-        &self,
-        tokens: &[Token],
-        i: usize,
-    ) -> impl Iterator<Item = (u32, f32)> + '_ {
-        let id = tokens[i].id;
-        let prev = i.checked_sub(1).map(|p| ((tokens[p].id, id), 0.5));
-        let next = tokens.get(i + 1).map(|n| ((id, n.id), 0.5));
-        [Some(((id, UNIGRAM), 1.0)), prev, next]
+impl FieldFeatures {
+    /// The columns token `i` takes part in, with its share of each: all of its unigram, half of
+    /// each bigram with a neighbour (in that order: unigram, bigram with the previous token,
+    /// bigram with the next).
+    pub fn token_shares(&self, i: usize) -> impl Iterator<Item = (u32, f32)> {
+        let own = self.token_columns[i];
+        let prev = i.checked_sub(1).and_then(|p| self.token_columns[p].bigram);
+        [(own.unigram, 1.0), (prev, 0.5), (own.bigram, 0.5)]
             .into_iter()
-            .flatten()
-            .filter_map(|(k, share)| self.columns.get(&k).map(|&c| (c, share)))
+            .filter_map(|(c, share)| Some((c?, share)))
     }
 }
 

@@ -46,7 +46,7 @@ use linkify::{LinkFinder, LinkKind};
 use phonenumber::country::Id;
 use phonenumber::metadata::DATABASE;
 use phonenumber::{Mode, PhoneNumber, Type};
-use regex::{Captures, Regex, RegexSet, RegexSetBuilder};
+use regex::{Captures, Regex, RegexSet, RegexSetBuilder, SetMatches};
 use serde::{Deserialize, Serialize};
 
 /// Gives phonenumber's metadata database a regex cache large enough for every pattern it uses.
@@ -128,14 +128,15 @@ fn extend_unique<T: Debug>(into: &mut Vec<T>, new: impl IntoIterator<Item = T>) 
 pub fn extract(text: &str, region: Option<Id>) -> Entities {
     widen_phone_regex_cache();
     let links = find_links(text);
-    let money = find_money(text, region);
+    let hits = RuleHits::of(text);
+    let money = find_money(text, region, &hits);
     let mut blocked: Vec<Span> = DATE.find_iter(text).map(|m| (m.start(), m.end())).collect();
     blocked.extend(links.iter().map(|l| l.span));
     blocked.extend(money.iter().map(|(span, _)| *span));
     let phones = find_phones(text, region, &Mask::new(blocked.clone()));
     let handles = find_handles(text, &phones, &links);
     blocked.extend(phones.iter().map(|(span, _)| *span));
-    let ages = find_ages(text, &Mask::new(blocked));
+    let ages = find_ages(text, &Mask::new(blocked), &hits);
 
     let mut found = Entities::default();
     extend_unique(&mut found.phones, phones.into_iter().map(|(_, p)| p));
@@ -177,6 +178,33 @@ fn rule_set<'a>(patterns: impl IntoIterator<Item = &'a Regex>) -> RegexSet {
         .expect("built-in patterns compile")
 }
 
+/// The money rules, then the age rules, in one set (see [`rule_set`]): one pass over a text
+/// answers for both tables, where a set per table scanned the whole text twice.
+static RULE_SET: LazyLock<RegexSet> = LazyLock::new(|| {
+    let money = MONEY_RULES.iter().map(|rule| &rule.pattern);
+    rule_set(money.chain(AGE_RULES.iter().map(|rule| &rule.pattern)))
+});
+
+/// Which rules of the money and age tables match one text at all.
+struct RuleHits(SetMatches);
+
+impl RuleHits {
+    /// The rules that match `text`.
+    fn of(text: &str) -> Self {
+        RuleHits(RULE_SET.matches(text))
+    }
+
+    /// Does money rule `i` match?
+    fn money(&self, i: usize) -> bool {
+        self.0.matched(i)
+    }
+
+    /// Does age rule `i` match?
+    fn age(&self, i: usize) -> bool {
+        self.0.matched(MONEY_RULES.len() + i)
+    }
+}
+
 /// One alternation of named groups, `(?P<name>alternatives)|...`, from a (name, pattern) table.
 fn named_alternation(table: &[(&str, &str)]) -> String {
     let groups: Vec<String> = table
@@ -215,14 +243,16 @@ fn after(text: &str, pos: usize, n: usize) -> &str {
 /// True when a digit (or, with `seps`, a digit behind one of `seps`) touches `start..end`:
 /// then the number there is a fragment of something longer (a phone, a date, an ID).
 fn glued_to_digits(text: &str, start: usize, end: usize, seps: &[u8]) -> bool {
-    let touches = |near: &[u8]| match near {
-        [d, ..] if d.is_ascii_digit() => true,
-        [s, d, ..] => seps.contains(s) && d.is_ascii_digit(),
+    // The byte next to the number and the one beyond it, on one side.
+    let touches = |nearest: Option<&u8>, beyond: Option<&u8>| match (nearest, beyond) {
+        (Some(d), _) if d.is_ascii_digit() => true,
+        (Some(s), Some(d)) => seps.contains(s) && d.is_ascii_digit(),
         _ => false,
     };
-    let mut left = before(text, start, 2).as_bytes().to_vec();
-    left.reverse();
-    touches(&left) || touches(after(text, end, 2).as_bytes())
+    let left = before(text, start, 2).as_bytes();
+    let right = after(text, end, 2).as_bytes();
+    let beyond_left = left.len().checked_sub(2).map(|i| &left[i]);
+    touches(left.last(), beyond_left) || touches(right.first(), right.get(1))
 }
 
 /// Keep the earliest of overlapping matches (the longest when they start together).
@@ -507,13 +537,7 @@ impl Candidate<'_> {
     /// E.164 form if phonenumber accepts the digits (see the module doc for the rules).
     /// The international reading is only for long numbers printed without `+`.
     fn to_e164(&self, region: Option<Id>, international: bool) -> Option<String> {
-        let key = format!(
-            "{}{}{}{region:?} {}",
-            u8::from(self.plus),
-            u8::from(self.cued),
-            u8::from(international),
-            self.digits
-        );
+        let key = self.memo_key(region, international);
         E164_MEMO.with(|memo| {
             let mut memo = memo.borrow_mut();
             if let Some(verdict) = memo.get(key.as_str()) {
@@ -525,6 +549,20 @@ impl Candidate<'_> {
             }
             verdict
         })
+    }
+
+    /// Everything the verdict depends on, as one string: the three flags, the region's code
+    /// (`-` for none; codes hold no space), a space, the digits. Built by pushes rather than
+    /// `format!`, whose machinery cost more than the memo's lookup.
+    fn memo_key(&self, region: Option<Id>, international: bool) -> String {
+        let flag = |on: bool| if on { '1' } else { '0' };
+        let region = region.as_ref().map_or("-", Id::as_ref);
+        let mut key = String::with_capacity(4 + region.len() + self.digits.len());
+        key.extend([flag(self.plus), flag(self.cued), flag(international)]);
+        key.push_str(region);
+        key.push(' ');
+        key.push_str(self.digits);
+        key
     }
 
     /// [`Self::to_e164`] without the memo: phonenumber's own verdict.
@@ -861,17 +899,12 @@ static PERIOD_AFTER: LazyLock<Regex> = LazyLock::new(|| {
 /// A period word anywhere in a Chinese salary word.
 static PERIOD_WORD: LazyLock<Regex> = LazyLock::new(|| re(&named_alternation(PERIODS)));
 
-/// All money rules at once (see [`rule_set`]).
-static MONEY_SET: LazyLock<RegexSet> =
-    LazyLock::new(|| rule_set(MONEY_RULES.iter().map(|rule| &rule.pattern)));
-
 /// Money in order of appearance, with spans (prices must not be read as phones or ages).
-fn find_money(text: &str, region: Option<Id>) -> Vec<(Span, Money)> {
-    let matching = MONEY_SET.matches(text);
+fn find_money(text: &str, region: Option<Id>, hits: &RuleHits) -> Vec<(Span, Money)> {
     let found = MONEY_RULES
         .iter()
         .enumerate()
-        .filter(|&(i, _)| matching.matched(i))
+        .filter(|&(i, _)| hits.money(i))
         .flat_map(|(_, rule)| {
             let matches = rule.pattern.captures_iter(text);
             matches.filter_map(move |caps| money_from(text, &caps, rule, region))
@@ -1088,18 +1121,13 @@ static NOT_AGE_AFTER: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
-/// All age rules at once (see [`rule_set`]).
-static AGE_SET: LazyLock<RegexSet> =
-    LazyLock::new(|| rule_set(AGE_RULES.iter().map(|rule| &rule.pattern)));
-
 /// Ages as `[min, max]` in order of appearance; `mask` holds spans already taken by dates,
 /// links, money and phones.
-fn find_ages(text: &str, mask: &Mask) -> Vec<[u32; 2]> {
-    let matching = AGE_SET.matches(text);
+fn find_ages(text: &str, mask: &Mask, hits: &RuleHits) -> Vec<[u32; 2]> {
     let found = AGE_RULES
         .iter()
         .enumerate()
-        .filter(|&(i, _)| matching.matched(i))
+        .filter(|&(i, _)| hits.age(i))
         .flat_map(|(_, rule)| {
             let matches = rule.pattern.captures_iter(text);
             matches.filter_map(move |caps| age_from(text, &caps, rule, mask))
@@ -1118,13 +1146,17 @@ fn age_from(text: &str, caps: &Captures, rule: &AgeRule, mask: &Mask) -> Option<
     let first = caps.name("lo").or(caps.name("lo2")).or(caps.name("hi"))?;
     let last = caps.name("hi").unwrap_or(first);
     let tail = after(text, span.1, 24);
-    let in_context = AGE_WORD_RE.is_match(whole.as_str())
-        || AGE_UNIT_AFTER.is_match(tail)
-        || AGE_WORD_RE.is_match(before(text, span.0, 40));
+    // Cheapest tests first: most matches (digits of phones and prices) fail the first two, and
+    // the context's three searches are only needed by the rules that ask for it.
+    let in_context = || {
+        AGE_WORD_RE.is_match(whole.as_str())
+            || AGE_UNIT_AFTER.is_match(tail)
+            || AGE_WORD_RE.is_match(before(text, span.0, 40))
+    };
     let rejected = mask.hits(span)
         || glued_to_digits(text, first.start(), last.end(), b"-./")
         || NOT_AGE_AFTER.is_match(tail)
-        || (rule.needs_context && !in_context);
+        || (rule.needs_context && !in_context());
     if rejected {
         return None;
     }

@@ -123,16 +123,12 @@ fn fold_chars(text: &str, origin: impl Fn(usize) -> u32) -> Normalized {
     // `at` walks bytes, `k` chars.
     let (mut at, mut k) = (0, 0);
     while at < bytes.len() {
-        let b = bytes[at];
-        if b.is_ascii() && !starts_with_mark(&text[at + 1..]) {
-            // NFKC leaves a lone ASCII char as it is: only its case folds. Blank ASCII is
-            // exactly the controls and the space (see `push_folded`).
-            match b {
-                0..=0x20 | 0x7f => push_blank(&mut out, origin(k)),
-                _ => out.push(char::from(b.to_ascii_lowercase()), origin(k)),
-            }
-            at += 1;
-            k += 1;
+        let ascii = ascii_prefix(&text[at..]);
+        if ascii > 0 {
+            // One ASCII byte is one char: `k` and `at` advance together.
+            push_ascii(&mut out, &text[at..at + ascii], |j| origin(k + j));
+            at += ascii;
+            k += ascii;
             continue;
         }
         let mut chars = text[at..].chars();
@@ -141,11 +137,11 @@ fn fold_chars(text: &str, origin: impl Fn(usize) -> u32) -> Normalized {
         let mut next = chars.as_str();
         if !starts_with_mark(next) {
             // Most chars of the ads' scripts are NFKC already: skip the normalizer for them.
-            let stable = is_plain_letter(c) || is_nfkc_quick([c].into_iter()) == IsNormalized::Yes;
-            if stable {
-                match c {
-                    '\u{4e00}'..='\u{9fff}' => out.push(c, o),
-                    _ => c.to_lowercase().for_each(|l| push_folded(&mut out, l, o)),
+            let plain = is_plain_letter(c);
+            if plain || is_nfkc_quick([c].into_iter()) == IsNormalized::Yes {
+                match plain {
+                    true => out.push(lowercase_plain(c), o),
+                    false => c.to_lowercase().for_each(|l| push_folded(&mut out, l, o)),
                 }
                 at += c.len_utf8();
                 k += 1;
@@ -179,16 +175,70 @@ fn fold_chars(text: &str, origin: impl Fn(usize) -> u32) -> Normalized {
     out
 }
 
+/// How many leading bytes of `rest` fold one by one: its ASCII bytes, less the last of them when
+/// a combining mark follows it (NFKC composes the two, so that char takes the cluster path).
+fn ascii_prefix(rest: &str) -> usize {
+    let n = rest
+        .bytes()
+        .position(|b| !b.is_ascii())
+        .unwrap_or(rest.len());
+    match n > 0 && starts_with_mark(&rest[n..]) {
+        true => n - 1,
+        false => n,
+    }
+}
+
+/// Appends ASCII text folded: NFKC leaves a lone ASCII char as it is, so only its case folds, and
+/// each run of blank ASCII (exactly the controls and the space, see `push_folded`) becomes at
+/// most one space. Whole runs of non-blank chars are copied at once rather than char by char:
+/// most of an ad is ASCII. `origin(j)` is the original char index of byte `j` of `run`.
+fn push_ascii(out: &mut Normalized, run: &str, origin: impl Fn(usize) -> u32) {
+    let is_blank = |b: &u8| matches!(b, 0..=0x20 | 0x7f);
+    let bytes = run.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let blank = is_blank(&bytes[i]);
+        let end = bytes[i..]
+            .iter()
+            .position(|b| is_blank(b) != blank)
+            .map_or(bytes.len(), |n| i + n);
+        if blank {
+            push_blank(out, origin(i));
+        } else {
+            let from = out.text.len();
+            out.text.push_str(&run[i..end]);
+            out.text[from..].make_ascii_lowercase();
+            out.origin.extend((i..end).map(&origin));
+        }
+        i = end;
+    }
+}
+
 /// Latin-1 letters, basic Cyrillic and the CJK Unified Ideographs: NFKC leaves each of them as it
-/// is, none lowercases to a blank, and the ideographs have no case (a test checks all three),
-/// so they need neither the quick check's table nor, for the ideographs, a case lookup.
+/// is, none lowercases to a blank, and each lowercases to the one char [`lowercase_plain`] gives
+/// (a test checks all three), so they need neither the quick check's table nor a case lookup.
 fn is_plain_letter(c: char) -> bool {
     matches!(c, '\u{c0}'..='\u{ff}' | '\u{400}'..='\u{45f}' | '\u{4e00}'..='\u{9fff}')
 }
 
-/// Whether `c` is a combining mark that NFKC keeps with the starter before it.
+/// The lowercase of a plain letter: the Latin-1 and basic Cyrillic capitals sit at fixed
+/// offsets from their small letters (a test checks every plain letter against
+/// `char::to_lowercase`), which spares the case table's search for the ads' commonest chars.
+fn lowercase_plain(c: char) -> char {
+    let offset = match c {
+        '\u{c0}'..='\u{de}' if c != '\u{d7}' => 0x20,
+        '\u{400}'..='\u{40f}' => 0x50,
+        '\u{410}'..='\u{42f}' => 0x20,
+        _ => 0,
+    };
+    char::from_u32(c as u32 + offset).expect("a small letter")
+}
+
+/// Whether `c` is a combining mark that NFKC keeps with the starter before it. No char below
+/// U+0300 and no plain letter is one (a test checks both): the check before the table lookup
+/// spares it for the chars that follow nearly every Cyrillic or Chinese char.
 fn is_mark(c: char) -> bool {
-    canonical_combining_class(c) != 0
+    c >= '\u{300}' && !is_plain_letter(c) && canonical_combining_class(c) != 0
 }
 
 /// Whether `rest` begins with a combining mark (never ASCII).
@@ -391,13 +441,22 @@ mod tests {
             .filter(|&c| is_plain_letter(c))
         {
             assert_eq!(c.to_string().nfkc().collect::<String>(), c.to_string());
-            assert!(!is_mark(c));
+            assert_eq!(canonical_combining_class(c), 0);
+            assert!(
+                c.to_lowercase().eq([lowercase_plain(c)]),
+                "U+{:04X}",
+                c as u32
+            );
             for l in c.to_lowercase() {
                 assert!(!(l.is_whitespace() || l.is_control() || is_invisible(l)));
             }
-            if c >= '\u{4e00}' {
-                assert!(c.to_lowercase().eq([c]), "U+{:04X}", c as u32);
-            }
+        }
+    }
+
+    #[test]
+    fn no_mark_below_u0300() {
+        for c in (0..0x300).filter_map(char::from_u32) {
+            assert_eq!(canonical_combining_class(c), 0, "U+{:04X}", c as u32);
         }
     }
 

@@ -52,42 +52,67 @@ pub fn evidence(
     }
     let n_fields = v.fields.len().max(1) as f32;
     // What every head needs of a field, computed once per field rather than once per head.
-    let texts: Vec<FieldText> = v
-        .fields
-        .iter()
-        .map(|f| FieldText::new(model, ad, f))
-        .collect();
+    let texts: Vec<FieldText> = v.fields.iter().map(|f| FieldText::new(ad, f)).collect();
     for &h in heads {
-        let mut spans: Vec<Evidence> = v
+        let mut spans: Vec<Span> = v
             .fields
             .iter()
             .zip(&texts)
-            .flat_map(|(f, t)| spans_of(f, &token_shares(model, f, t, h, n_fields), t, h))
+            .enumerate()
+            .flat_map(|(k, (f, t))| spans_of(k, f, &token_shares(model, f, h, n_fields), t))
             .collect();
         spans.sort_by(|a, b| b.weight.total_cmp(&a.weight));
         let floor = spans.first().map_or(0.0, |s| s.weight * MIN_SPAN_SHARE);
         spans.retain(|s| s.weight >= floor);
         spans.truncate(SPANS_PER_HEAD);
-        out.extend(spans);
+        out.extend(
+            spans
+                .iter()
+                .map(|s| s.evidence(&v.fields[s.field], &texts[s.field], h)),
+        );
     }
     out
 }
 
-/// A field's original characters, its map from normalized to original, which of its tokens
-/// contain a letter or digit (punctuation never starts or ends a span), and the feature columns
-/// each token takes part in.
+/// A run of strong tokens, `first..=last` of field number `field`, with its rounded weight: a
+/// candidate span. Only the few a head shows become [`Evidence`], with their text.
+struct Span {
+    field: usize,
+    first: usize,
+    last: usize,
+    weight: f32,
+}
+
+impl Span {
+    /// The span widened to whole words of the original, as shown for head `h`.
+    fn evidence(&self, f: &FieldFeatures, text: &FieldText, h: usize) -> Evidence {
+        let chars = &text.chars;
+        let (start, end) = whole_words(
+            chars,
+            text.norm
+                .original_span(f.tokens[self.first].start, f.tokens[self.last].end),
+        );
+        Evidence {
+            field: f.field,
+            start,
+            end,
+            text: chars[start..end].iter().collect(),
+            indicator: h.checked_sub(1).map(|k| Indicator::ALL[k]),
+            weight: self.weight,
+        }
+    }
+}
+
+/// A field's original characters, its map from normalized to original, and which of its tokens
+/// contain a letter or digit (punctuation never starts or ends a span): what every head needs.
 struct FieldText<'a> {
     norm: &'a Normalized,
     chars: Vec<char>,
     wordy: Vec<bool>,
-    /// Token `i`'s columns and shares are `columns[column_starts[i]..column_starts[i + 1]]`:
-    /// looked up once for all heads.
-    columns: Vec<(u32, f32)>,
-    column_starts: Vec<usize>,
 }
 
 impl<'a> FieldText<'a> {
-    fn new(model: &Model, ad: &'a IngestedAd, f: &FieldFeatures) -> Self {
+    fn new(ad: &'a IngestedAd, f: &FieldFeatures) -> Self {
         let (norm, original) = field_texts(ad, f.field);
         let norm_chars: Vec<char> = norm.text.chars().collect();
         let wordy = f
@@ -99,19 +124,10 @@ impl<'a> FieldText<'a> {
                     .is_some_and(|cs| cs.iter().any(|c| c.is_alphanumeric()))
             })
             .collect();
-        let mut columns = Vec::with_capacity(f.tokens.len() * 3);
-        let mut column_starts = Vec::with_capacity(f.tokens.len() + 1);
-        column_starts.push(0);
-        for i in 0..f.tokens.len() {
-            columns.extend(model.featurizer.token_columns(&f.tokens, i));
-            column_starts.push(columns.len());
-        }
         FieldText {
             norm,
             chars: original.chars().collect(),
             wordy,
-            columns,
-            column_starts,
         }
     }
 }
@@ -124,30 +140,23 @@ fn field_texts(ad: &IngestedAd, field: Field) -> (&Normalized, &str) {
     }
 }
 
-/// Each token's share of head `h`'s logit.
-fn token_shares(
-    model: &Model,
-    f: &FieldFeatures,
-    text: &FieldText,
-    h: usize,
-    n_fields: f32,
-) -> Vec<f32> {
+/// Each token's share of head `h`'s logit, from the columns featurization found for it.
+fn token_shares(model: &Model, f: &FieldFeatures, h: usize, n_fields: f32) -> Vec<f32> {
     debug_assert!(h < HEADS);
-    text.column_starts
-        .windows(2)
-        .map(|w| {
-            let sum: f32 = text.columns[w[0]..w[1]]
-                .iter()
-                .map(|&(c, share)| share * model.heads.weight(c, h))
+    (0..f.tokens.len())
+        .map(|i| {
+            let sum: f32 = f
+                .token_shares(i)
+                .map(|(c, share)| share * model.heads.weight(c, h))
                 .sum();
             sum * f.weight / n_fields
         })
         .collect()
 }
 
-/// Merges runs of adjacent tokens with a strong positive share into spans, trims punctuation off
-/// their ends, and widens them to whole words of the original.
-fn spans_of(f: &FieldFeatures, shares: &[f32], text: &FieldText, h: usize) -> Vec<Evidence> {
+/// Merges runs of adjacent tokens of field number `field` with a strong positive share into
+/// spans, and trims punctuation off their ends.
+fn spans_of(field: usize, f: &FieldFeatures, shares: &[f32], text: &FieldText) -> Vec<Span> {
     let has_word = |i: usize| text.wordy[i];
     let top = (0..shares.len())
         .filter(|&i| has_word(i))
@@ -157,7 +166,6 @@ fn spans_of(f: &FieldFeatures, shares: &[f32], text: &FieldText, h: usize) -> Ve
         return Vec::new();
     }
     let strong = |i: usize| shares[i] >= top * MIN_SHARE;
-    let chars = &text.chars;
     let mut spans = Vec::new();
     let mut i = 0;
     while i < f.tokens.len() {
@@ -177,17 +185,10 @@ fn spans_of(f: &FieldFeatures, shares: &[f32], text: &FieldText, h: usize) -> Ve
             }
         }
         let weight: f32 = shares[first..=last].iter().sum();
-        let (start, end) = whole_words(
-            chars,
-            text.norm
-                .original_span(f.tokens[first].start, f.tokens[last].end),
-        );
-        spans.push(Evidence {
-            field: f.field,
-            start,
-            end,
-            text: chars[start..end].iter().collect(),
-            indicator: h.checked_sub(1).map(|k| Indicator::ALL[k]),
+        spans.push(Span {
+            field,
+            first,
+            last,
             weight: (weight * 1000.0).round() / 1000.0,
         });
         i += 1;

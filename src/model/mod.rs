@@ -8,6 +8,7 @@
 
 pub mod bundle;
 pub mod explain;
+pub mod json;
 pub mod metrics;
 pub mod promote;
 pub mod train;
