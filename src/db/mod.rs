@@ -351,7 +351,7 @@ pub trait Db: Send {
     /// Inserts rows into `table` (columns named in order) as fast as the engine allows:
     /// prepared inserts on SQLite, `COPY … FROM STDIN` on PostgreSQL. For `adscreen copy` and a
     /// submitted batch's LSH bands and signatures.
-    fn insert_rows(&self, table: &str, columns: &[String], rows: &[Row]) -> Result<()>;
+    fn insert_rows(&self, table: &str, columns: &[&str], rows: &[Row]) -> Result<()>;
 }
 
 impl<'c> dyn Db + 'c {

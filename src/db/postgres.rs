@@ -136,7 +136,7 @@ impl Db for PgDb {
         &self.location
     }
 
-    fn insert_rows(&self, table: &str, columns: &[String], rows: &[Row]) -> Result<()> {
+    fn insert_rows(&self, table: &str, columns: &[&str], rows: &[Row]) -> Result<()> {
         let names: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
         let mut client = self.client.borrow_mut();
         let mut writer = client.copy_in(&format!(

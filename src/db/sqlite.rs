@@ -116,7 +116,7 @@ impl Db for SqliteDb {
         &self.location
     }
 
-    fn insert_rows(&self, table: &str, columns: &[String], rows: &[Row]) -> Result<()> {
+    fn insert_rows(&self, table: &str, columns: &[&str], rows: &[Row]) -> Result<()> {
         let names: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
         let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
         let sql = format!(

@@ -51,11 +51,6 @@ struct Bucket {
     recent: Vec<i64>,
 }
 
-/// Column names as [`Db::insert_rows`] takes them.
-fn columns(names: &[&str]) -> Vec<String> {
-    names.iter().map(|n| n.to_string()).collect()
-}
-
 /// Band rows deleted per statement.
 const DELETE_CHUNK: usize = 256;
 
@@ -144,7 +139,7 @@ impl<'c> Linker<'c> {
             .map(|(band, id)| Row(vec![Value::Int(band), Value::Int(id)]))
             .collect();
         self.db
-            .insert_rows("ad_bands", &columns(&["band_key", "ad_id"]), &added)?;
+            .insert_rows("ad_bands", &["band_key", "ad_id"], &added)?;
         let signatures: Vec<Row> = self
             .new_signatures
             .iter()
@@ -154,11 +149,8 @@ impl<'c> Linker<'c> {
                     .map(|sig| Row(vec![Value::Int(*id), Value::Blob(to_blob(sig))]))
             })
             .collect();
-        self.db.insert_rows(
-            "ad_signatures",
-            &columns(&["ad_id", "signature"]),
-            &signatures,
-        )?;
+        self.db
+            .insert_rows("ad_signatures", &["ad_id", "signature"], &signatures)?;
         let networks: BTreeMap<i64, &Members> =
             self.networks.iter().map(|(&id, m)| (id, m)).collect();
         save_networks(self.db, networks)?;

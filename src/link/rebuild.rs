@@ -229,8 +229,8 @@ pub fn rebuild(db: &dyn Db) -> Result<RebuildSummary> {
         .into_iter()
         .map(|(band, id)| Row(vec![Value::Int(band), Value::Int(id)]))
         .collect();
-    tx.insert_rows("ad_bands", &["band_key".into(), "ad_id".into()], &bands)?;
-    let columns = ["contact", "ads", "latest", "joined"].map(String::from);
+    tx.insert_rows("ad_bands", &["band_key", "ad_id"], &bands)?;
+    let columns = ["contact", "ads", "latest", "joined"];
     tx.insert_rows("contacts", &columns, &contact_rows(&ads, &linked.network))?;
     refresh_networks(&*tx)?;
     set_linked_total(&*tx, ads.len())?;

@@ -80,6 +80,7 @@ pub fn copy(from: &dyn Db, to: &dyn Db) -> Result<Vec<TableCopy>> {
             tx.execute(&format!("DELETE FROM {table}"), &[])?;
         }
         let columns = columns(from, table)?;
+        let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
         let mut chunk = Vec::with_capacity(CHUNK);
         from.each(&format!("SELECT * FROM {table}"), &[], &mut |row| {
             chunk.push(row);
