@@ -27,7 +27,7 @@ use adscreen::ingest::{AdRecord, Entities};
 use adscreen::link::rebuild::link_all;
 use adscreen::link::{AdKeys, CommonRule};
 use adscreen::model::{Model, ScoredAd};
-use adscreen::queue::{SqlStore, Store, Submission};
+use adscreen::queue::{PreparedAd, SqlStore, Store, Submission};
 use adscreen::Screener;
 
 /// Inserted into re-posts, as offices see the same lure for another city.
@@ -201,7 +201,9 @@ fn add_to_store(base: &[ScoredAd], n: usize) {
                 .into_par_iter()
                 .map(|j| nth(base, j))
                 .collect();
-            store.submit(&batch, &who).expect("submit");
+            store
+                .submit(&PreparedAd::batch(batch), &who)
+                .expect("submit");
         }
         println!(
             "built a store of {n} ads through submit (store and link) in {:.0} s",
@@ -215,7 +217,9 @@ fn add_to_store(base: &[ScoredAd], n: usize) {
         let batch: Vec<ScoredAd> = (from..from + 1000).map(|j| nth(base, j)).collect();
         let start = Instant::now();
         let cpu0 = cpu_ns();
-        let outcome = store.submit(&batch, &who).expect("submit");
+        let outcome = store
+            .submit(&PreparedAd::batch(batch), &who)
+            .expect("submit");
         println!(
             "add 1000 ads to a store of {size}: {:.3} s (writer thread CPU {:.3} s; stored {}, already stored {})",
             start.elapsed().as_secs_f64(), (cpu_ns() - cpu0) as f64 / 1e9,

@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 
 use adscreen::ingest::{self, language, normalize, AdRecord};
 use adscreen::model::Model;
-use adscreen::queue::{SqlStore, Store, Submission};
+use adscreen::queue::{PreparedAd, SqlStore, Store, Submission};
 use adscreen::Screener;
 
 fn ads() -> Vec<AdRecord> {
@@ -122,7 +122,10 @@ fn stages(c: &mut Criterion) {
                     office: None,
                     source: "bench",
                 };
-                store.submit(&scored, &who).unwrap().stored
+                store
+                    .submit(&PreparedAd::batch(scored.clone()), &who)
+                    .unwrap()
+                    .stored
             },
             BatchSize::PerIteration,
         )

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{open_input, screen_stream, InputOpts, ModelOpts};
+use super::{open_input, screen_stream, InputOpts, ModelOpts, SinkWork};
 use adscreen::model::json;
 use adscreen::Screener;
 
@@ -32,15 +32,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let input = open_input(&args.input, args.input_opts.format)?;
     let mut out = BufWriter::new(io::stdout().lock());
-    // A batch's lines are built in one reused buffer and written at once.
-    let mut lines = Vec::new();
-    let counts = screen_stream(input, &screener, |batch| {
-        for ad in batch {
-            json::write_scored(&mut lines, &ad);
-            lines.push(b'\n');
-        }
-        out.write_all(&lines)?;
-        lines.clear();
+    // Each line is written on the scoring threads; this one only prints them.
+    let line = |ad| {
+        let mut line = Vec::with_capacity(1024);
+        json::write_scored(&mut line, &ad);
+        line.push(b'\n');
+        line
+    };
+    let counts = screen_stream(input, &screener, SinkWork::Light, line, |lines| {
+        lines.iter().try_for_each(|line| out.write_all(line))?;
         Ok(())
     })?;
     out.flush()?;

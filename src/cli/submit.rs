@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{open_input, screen_stream, user_or_os, DbOpts, InputOpts, ModelOpts, ReadCounts};
-use adscreen::queue::{BatchOutcome, Store, Submission};
+use super::{
+    open_input, screen_stream, user_or_os, DbOpts, InputOpts, ModelOpts, ReadCounts, SinkWork,
+};
+use adscreen::queue::{BatchOutcome, PreparedAd, Store, Submission};
 use adscreen::Screener;
 
 /// Arguments of `submit`.
@@ -54,20 +56,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
             office: args.office.as_deref(),
             source: &input.name.clone(),
         };
-        let counts = screen_stream(input, &screener, |batch| {
-            for ad in &batch {
-                let t = by_lang
-                    .entry(ad.ad.lang().map_or("und".into(), |l| l.to_string()))
-                    .or_default();
-                t.scored += 1;
-                t.flagged += ad.flagged as usize;
-            }
-            let b = store.submit(&batch, &who)?;
-            stored.stored += b.stored;
-            stored.duplicates += b.duplicates;
-            stored.queued += b.queued;
-            Ok(())
-        })?;
+        let counts = screen_stream(
+            input,
+            &screener,
+            SinkWork::Serial,
+            PreparedAd::of,
+            |batch| {
+                for ad in batch.iter().map(|p| &p.ad) {
+                    let t = by_lang
+                        .entry(ad.ad.lang().map_or("und".into(), |l| l.to_string()))
+                        .or_default();
+                    t.scored += 1;
+                    t.flagged += ad.flagged as usize;
+                }
+                let b = store.submit(&batch, &who)?;
+                stored.stored += b.stored;
+                stored.duplicates += b.duplicates;
+                stored.queued += b.queued;
+                Ok(())
+            },
+        )?;
         total.read += counts.read;
         total.rejected += counts.rejected;
     }

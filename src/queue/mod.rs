@@ -29,7 +29,7 @@ use crate::taxonomy::Indicator;
 pub use accounts::{Accounts, Role, User};
 pub use audit::{AuditEntry, AuditFilter, AuditLog};
 pub use models::{ModelStore, PromotedModel};
-pub use store::SqlStore;
+pub use store::{PreparedAd, SqlStore};
 
 /// A request the store refuses because of what it asks, not because something failed: an
 /// unknown id, a move the workflow forbids, a name already taken. Callers can tell it from a
@@ -339,7 +339,7 @@ pub struct Submission<'a> {
 /// A store of ads, their scores, the queue and its history.
 pub trait Store {
     /// Stores a batch in one transaction: all of it or none of it. Ads already stored are skipped.
-    fn submit(&mut self, batch: &[ScoredAd], who: &Submission) -> Result<BatchOutcome>;
+    fn submit(&mut self, batch: &[PreparedAd], who: &Submission) -> Result<BatchOutcome>;
     /// Queue rows matching the filter, in the filter's order.
     fn list(&self, filter: &Filter) -> Result<Vec<QueueItem>>;
     /// One ad with its history.

@@ -18,7 +18,7 @@ use crate::ingest::{AdRecord, Translation};
 use crate::link::index::Linker;
 use crate::link::stats::AdFacets;
 use crate::link::AdKeys;
-use crate::model::ScoredAd;
+use crate::model::{json, ScoredAd};
 use crate::params;
 
 /// The default store file when neither `--db` nor `ADSCREEN_DB` is given.
@@ -104,50 +104,58 @@ fn event(user: &str, action: &str, from: Option<Status>, to: Option<Status>) -> 
     }
 }
 
-/// The values of an ad's row and its linking keys that take work to compute.
-struct AdRow {
+/// A scored ad with what storing it takes work to compute: its content key, its JSON columns
+/// and its linking keys (MinHash signatures).
+///
+/// [`Store::submit`] runs inside the transaction that holds the store's one write lock, on one
+/// thread; preparing the batch before, on all cores (and in `adscreen submit`, beside the scoring
+/// of the same chunk), keeps that thread on the work only it can do.
+pub struct PreparedAd {
+    /// The ad as scored.
+    pub ad: ScoredAd,
     content_key: String,
     metadata: String,
     /// The `score` output, as JSON.
     scored: String,
-    flagged_bits: i64,
     /// With id 0 until the ad is stored.
     keys: AdKeys,
 }
 
-impl AdRow {
-    fn of(ad: &ScoredAd, flagged_bits: i64) -> Result<Self> {
+impl PreparedAd {
+    /// Prepares one scored ad for storing.
+    pub fn of(ad: ScoredAd) -> Self {
         let r = &ad.ad.record;
         let metadata = json!({
             "publication": r.publication, "published": r.published, "section": r.section,
             "submitted_by": r.submitted_by, "notes": r.notes, "translation_lang": r.translation.as_ref().map(|t| t.lang),
             "extra": r.extra,
         });
-        Ok(AdRow {
+        let mut scored = Vec::new();
+        json::write_scored(&mut scored, &ad);
+        PreparedAd {
             content_key: r.content_key(),
             metadata: metadata.to_string(),
-            scored: serde_json::to_string(ad)?,
-            flagged_bits,
-            keys: AdKeys::of_scored(0, ad),
-        })
+            scored: String::from_utf8(scored).expect("the JSON writer writes UTF-8"),
+            keys: AdKeys::of_scored(0, &ad),
+            ad,
+        }
+    }
+
+    /// Prepares a batch on all cores, in order.
+    pub fn batch(ads: Vec<ScoredAd>) -> Vec<Self> {
+        ads.into_par_iter().map(PreparedAd::of).collect()
     }
 }
 
 impl Store for SqlStore {
-    fn submit(&mut self, batch: &[ScoredAd], who: &Submission) -> Result<BatchOutcome> {
-        // What does not need the store is prepared first, on all cores: the transaction holds
-        // the writers' lock, so everything done inside it is done by one thread.
-        let bits = &self.indicator_bits;
-        let rows: Vec<AdRow> = batch
-            .par_iter()
-            .map(|ad| AdRow::of(ad, flagged_bits(bits, ad)))
-            .collect::<Result<_>>()?;
+    fn submit(&mut self, batch: &[PreparedAd], who: &Submission) -> Result<BatchOutcome> {
         let tx = self.db.transaction()?;
         tx.serialize_writers()?;
         let mut linker = Linker::new(&*tx)?;
         let mut outcome = BatchOutcome::default();
         let at = now();
-        for (ad, prepared) in batch.iter().zip(rows) {
+        for prepared in batch {
+            let ad = &prepared.ad;
             let r = &ad.ad.record;
             let status = ad.flagged.then_some(Status::New);
             let office = r.office.as_deref().or(who.office);
@@ -156,23 +164,23 @@ impl Store for SqlStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, NULL, ?16, ?17)
                  ON CONFLICT (content_key) DO NOTHING RETURNING id",
                 params![
-                    prepared.content_key,
+                    &prepared.content_key,
                     &r.id,
                     ad.ad.lang().map(|l| l.code()),
                     ad.lang.map(|l| l.code()),
                     &r.text,
                     r.translation.as_ref().map(|t| &t.text),
                     office,
-                    prepared.metadata,
+                    &prepared.metadata,
                     ad.score,
                     ad.flagged,
-                    prepared.scored,
+                    &prepared.scored,
                     &ad.model_version,
                     status.map(Status::as_str),
                     &at,
                     who.source,
                     r.publication.as_deref(),
-                    prepared.flagged_bits,
+                    flagged_bits(&self.indicator_bits, ad),
                 ],
             )?;
             let Some(row) = inserted else {
@@ -194,7 +202,7 @@ impl Store for SqlStore {
             linker.add(
                 &AdKeys {
                     id,
-                    ..prepared.keys
+                    ..prepared.keys.clone()
                 },
                 &facets,
             )?;

@@ -17,7 +17,9 @@ use super::auth::{Caller, SESSION_COOKIE};
 use super::{ApiError, AppState, MAX_BODY_BYTES};
 use crate::ingest::{AdRecord, Lang};
 use crate::queue::accounts::hash_password;
-use crate::queue::{AuditFilter, Change, Filter, Label, Order, Role, Status, Submission, User};
+use crate::queue::{
+    AuditFilter, Change, Filter, Label, Order, PreparedAd, Role, Status, Submission, User,
+};
 use crate::taxonomy::Indicator;
 
 /// The most ads one request may submit.
@@ -196,7 +198,7 @@ async fn submit(
     let scored = tokio::task::spawn_blocking(move || {
         records
             .into_par_iter()
-            .map(|(i, r)| (i, screener.screen(r)))
+            .map(|(i, r)| (i, PreparedAd::of(screener.screen(r))))
             .collect::<Vec<_>>()
     })
     .await
@@ -215,7 +217,7 @@ async fn submit(
             let outcome = s.submit(&batch, &who)?;
             indexes
                 .iter()
-                .zip(&batch)
+                .zip(batch.iter().map(|p| &p.ad))
                 .zip(outcome.new_ids)
                 .map(|((i, ad), new_id)| {
                     let id = match new_id {
