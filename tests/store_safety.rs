@@ -92,7 +92,6 @@ fn assert_consistent(db: &Path) -> i64 {
     // The link index is not checked as foreign keys (schema version 6): its rows are written
     // in the ads' transaction, so a killed submit leaves none behind.
     for table in [
-        "ad_bands",
         "ad_signatures",
         "template_links",
         "ad_contacts",
@@ -102,6 +101,15 @@ fn assert_consistent(db: &Path) -> i64 {
             format!("SELECT count(*) FROM {table} WHERE ad_id NOT IN (SELECT id FROM ads)");
         assert_eq!(count(&conn, &orphans), 0, "orphaned rows in {table}");
     }
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM lsh_buckets b, json_each('[' || b.ads || ']') AS j
+             WHERE j.value NOT IN (SELECT id FROM ads)"
+        ),
+        0,
+        "orphaned ads in lsh_buckets"
+    );
     // The counts linking keeps are those of the rows they count.
     assert_eq!(
         count(

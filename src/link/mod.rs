@@ -14,6 +14,7 @@
 //! [`rebuild::rebuild`] recomputes everything, which is needed when a contact becomes common
 //! after ads were already linked through it, or the stop-list or thresholds change.
 
+pub mod buckets;
 pub mod contacts;
 pub mod export;
 pub mod graph;

@@ -15,7 +15,7 @@ use super::graph::Components;
 use super::settings::{common_rule, set_linked_total, stop_list};
 use super::stats::{insert_group_row, refresh_networks, AdFacets};
 use super::templates::{to_blob, MIN_SIMILARITY};
-use super::{AdKeys, CommonRule, BUCKET_CANDIDATES};
+use super::{buckets, AdKeys, CommonRule, BUCKET_CANDIDATES};
 use crate::db::{Db, Row, Value};
 use crate::ingest::{normalize, Entities};
 use crate::params;
@@ -190,7 +190,7 @@ pub fn rebuild(db: &dyn Db) -> Result<RebuildSummary> {
         "DELETE FROM ad_contacts",
         "DELETE FROM contacts",
         "DELETE FROM ad_signatures",
-        "DELETE FROM ad_bands",
+        "DELETE FROM lsh_buckets",
         "DELETE FROM template_links",
         "DELETE FROM ad_groups",
     ] {
@@ -225,11 +225,7 @@ pub fn rebuild(db: &dyn Db) -> Result<RebuildSummary> {
             params![ads[i as usize].id, ads[j as usize].id, s],
         )?;
     }
-    let bands: Vec<Row> = most_recent_per_bucket(&ads)
-        .into_iter()
-        .map(|(band, id)| Row(vec![Value::Int(band), Value::Int(id)]))
-        .collect();
-    tx.insert_rows("ad_bands", &["band_key", "ad_id"], &bands)?;
+    tx.insert_rows("lsh_buckets", &["band_key", "ads"], &bucket_rows(&ads))?;
     let columns = ["contact", "ads", "latest", "joined"];
     tx.insert_rows("contacts", &columns, &contact_rows(&ads, &linked.network))?;
     refresh_networks(&*tx)?;
@@ -271,19 +267,21 @@ fn contact_rows(ads: &[AdKeys], networks: &[u32]) -> Vec<Row> {
         .collect()
 }
 
-/// The band rows `ad_bands` keeps for `ads` (in id order): the [`BUCKET_CANDIDATES`] most
-/// recent ads of each bucket, as (band key, ad id) in key order.
-fn most_recent_per_bucket(ads: &[AdKeys]) -> Vec<(i64, i64)> {
-    let mut rows: Vec<(i64, i64)> = ads
+/// The `lsh_buckets` rows of `ads`: each bucket with its [`BUCKET_CANDIDATES`] most recent
+/// ads, newest first, in key order.
+fn bucket_rows(ads: &[AdKeys]) -> Vec<Row> {
+    let mut pairs: Vec<(i64, i64)> = ads
         .iter()
         .flat_map(|ad| ad.bands().into_iter().map(move |band| (band, ad.id)))
         .collect();
-    rows.par_sort_unstable_by_key(|&(band, id)| (band, std::cmp::Reverse(id)));
-    let mut kept = Vec::with_capacity(rows.len());
-    for run in rows.chunk_by(|a, b| a.0 == b.0) {
-        kept.extend(run.iter().take(BUCKET_CANDIDATES).rev());
-    }
-    kept
+    pairs.par_sort_unstable_by_key(|&(band, id)| (band, std::cmp::Reverse(id)));
+    pairs
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|run| {
+            let newest: Vec<i64> = run.iter().take(BUCKET_CANDIDATES).map(|p| p.1).collect();
+            Row(vec![Value::Int(run[0].0), buckets::to_text(&newest).into()])
+        })
+        .collect()
 }
 
 fn groups_of_two_or_more(roots: &[u32]) -> usize {

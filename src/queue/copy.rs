@@ -20,7 +20,7 @@ const TABLES: &[&str] = &[
     "ad_contacts",
     "contacts",
     "ad_signatures",
-    "ad_bands",
+    "lsh_buckets",
     "template_links",
     "ad_groups",
     "networks",

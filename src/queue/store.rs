@@ -152,6 +152,7 @@ impl Store for SqlStore {
         let tx = self.db.transaction()?;
         tx.serialize_writers()?;
         let mut linker = Linker::new(&*tx)?;
+        linker.prefetch(batch.iter().map(|p| &p.keys))?;
         let mut outcome = BatchOutcome::default();
         let at = now();
         for prepared in batch {
