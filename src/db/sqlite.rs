@@ -1,6 +1,9 @@
 //! The embedded back end: one SQLite file in WAL mode.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -9,16 +12,89 @@ use rusqlite::{params_from_iter, Connection, ToSql};
 
 use super::{Db, Dialect, Row, Value};
 
+/// Pages in the write-ahead log past which it is copied back into the file (64 MB). A
+/// submitted batch dirties index pages all over the store (LSH buckets, contacts); copying
+/// every 64 MB rather than SQLite's default 4 MB copies each hot page once for many batches.
+const CHECKPOINT_PAGES: i32 = 16_384;
+
 /// A connection to a SQLite file.
 pub struct SqliteDb {
     conn: Connection,
     location: String,
+    checkpointer: Arc<Checkpointer>,
+}
+
+/// Copies the write-ahead log back into the database file on a thread of its own, with its own
+/// connection, once the log holds [`CHECKPOINT_PAGES`].
+///
+/// SQLite's automatic checkpoint runs inside the COMMIT that crosses the mark, on the thread
+/// that committed: for `submit` that is the store's writer, the serial chain every batch waits
+/// on, and a checkpoint writes pages all over the file and syncs it twice. A passive checkpoint
+/// from another connection runs beside the next transactions instead. The thread starts on the
+/// first checkpoint, so connections that only read never start one.
+struct Checkpointer {
+    path: PathBuf,
+    running: Mutex<Option<(SyncSender<()>, JoinHandle<()>)>>,
+}
+
+impl Checkpointer {
+    /// Asks for a checkpoint; false when no thread could be started for it.
+    fn nudge(&self) -> bool {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running.is_none() {
+            *running = Self::start(&self.path).ok();
+        }
+        match running.as_ref() {
+            // A full channel means a checkpoint is already asked for.
+            Some((wake, _)) => {
+                let _ = wake.try_send(());
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn start(path: &Path) -> Result<(SyncSender<()>, JoinHandle<()>)> {
+        let conn = Connection::open(path)?;
+        let (wake, woken) = sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("wal-checkpoint".into())
+            .spawn(move || {
+                while woken.recv().is_ok() {
+                    // PASSIVE waits for no reader or writer: what it cannot copy now, the next
+                    // one will. A failure leaves the log longer, never the data unsafe.
+                    let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+                }
+            })?;
+        Ok((wake, thread))
+    }
+
+    /// Lets a running checkpoint finish and ends the thread, closing its connection.
+    fn stop(&self) {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((wake, thread)) = running {
+            drop(wake);
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for SqliteDb {
+    fn drop(&mut self) {
+        // Before the connection closes: the last connection to close copies what is left of the
+        // log into the file and deletes it, and that should be this one.
+        self.checkpointer.stop();
+    }
 }
 
 impl SqliteDb {
     /// Opens (creating if needed) the file, in WAL mode with a 30 s busy timeout.
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -27,10 +103,18 @@ impl SqliteDb {
         // default 2 MB page cache made every lookup a read from the OS.
         conn.pragma_update(None, "cache_size", -65_536)?;
         conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
-        // A submitted batch dirties index pages all over the store (LSH bands); checkpointing
-        // the write-ahead log every 64 MB rather than every 4 MB copies each hot page into the
-        // file once for many batches instead of once per batch.
-        conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+        // Replaces SQLite's automatic checkpoint.
+        let checkpointer = Arc::new(Checkpointer {
+            path: path.to_path_buf(),
+            running: Mutex::new(None),
+        });
+        let on_commit = Arc::clone(&checkpointer);
+        conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages| {
+            if pages >= CHECKPOINT_PAGES && !on_commit.nudge() {
+                wal.checkpoint()?;
+            }
+            Ok(())
+        }))?;
         // Statements are prepared once and reused with new values. With the planner's STAT4
         // statistics (compiled into the bundled SQLite) a statement whose plan may depend on a
         // bound value is re-planned every time it is reused; the stability guarantee plans each
@@ -43,6 +127,7 @@ impl SqliteDb {
         Ok(SqliteDb {
             conn,
             location: path.display().to_string(),
+            checkpointer,
         })
     }
 }
@@ -129,5 +214,46 @@ impl Db for SqliteDb {
             stmt.execute(params_from_iter(&row.0))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params;
+
+    /// Without SQLite's automatic checkpoint, only the thread copies the log into the file: if
+    /// it never ran, the log would grow without end.
+    #[test]
+    fn the_log_is_copied_into_the_file_beside_the_writer_and_removed_on_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let wal = dir.path().join("s.db-wal");
+        let db = SqliteDb::open(&path).unwrap();
+        db.script("CREATE TABLE t (b BLOB NOT NULL)").unwrap();
+        let megabyte = vec![7_u8; 1 << 20];
+        let pages_needed = CHECKPOINT_PAGES as u64 * 4096;
+        for _ in 0..=(pages_needed >> 20) + 4 {
+            db.begin().unwrap();
+            db.execute("INSERT INTO t (b) VALUES (?1)", params![megabyte.clone()])
+                .unwrap();
+            db.script("COMMIT").unwrap();
+        }
+        let copied = || std::fs::metadata(&path).unwrap().len() >= pages_needed;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !copied() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            copied(),
+            "the log past {CHECKPOINT_PAGES} pages was not checkpointed"
+        );
+        drop(db);
+        assert!(!wal.exists(), "closing left the log behind");
+        let db = SqliteDb::open(&path).unwrap();
+        let rows: i64 = (&db as &dyn Db)
+            .value("SELECT count(*) FROM t", &[])
+            .unwrap();
+        assert_eq!(rows as u64, (pages_needed >> 20) + 5);
     }
 }
