@@ -35,6 +35,9 @@ pub struct Linker<'c> {
     signatures: HashMap<i64, Vec<Signature>>,
     /// The ads whose signatures [`Linker::finish`] stores.
     new_signatures: Vec<i64>,
+    /// The template links found, (newer ad, older ad, similarity), which [`Linker::finish`]
+    /// stores.
+    template_links: Vec<(i64, i64, f32)>,
 }
 
 /// One LSH bucket as a batch sees it.
@@ -73,6 +76,7 @@ impl<'c> Linker<'c> {
             buckets: HashMap::new(),
             signatures: HashMap::new(),
             new_signatures: Vec::new(),
+            template_links: Vec::new(),
         })
     }
 
@@ -145,11 +149,7 @@ impl<'c> Linker<'c> {
             self.link_contact(contact, ad.id, &mut networks)?;
         }
         for (other, similarity) in self.similar_ads(ad, &bands)? {
-            self.db.execute(
-                "INSERT INTO template_links (ad_id, other, similarity) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (ad_id, other) DO NOTHING",
-                params![ad.id, other, similarity],
-            )?;
+            self.template_links.push((ad.id, other, similarity));
             let groups = self
                 .db
                 .query_opt(
@@ -175,9 +175,9 @@ impl<'c> Linker<'c> {
         Ok(())
     }
 
-    /// Writes what the batch changed of the LSH buckets, the signatures of its ads and the
-    /// networks it touched.
-    pub fn finish(self) -> Result<()> {
+    /// Writes what the batch changed of the LSH buckets, its template links, the signatures of
+    /// its ads and the networks it touched.
+    pub fn finish(mut self) -> Result<()> {
         // In key order: written in the order they came, each bucket landed on a random page of
         // the index, three times slower than a sorted run.
         let mut changed: Vec<(i64, &[i64])> = self
@@ -188,6 +188,17 @@ impl<'c> Linker<'c> {
             .collect();
         changed.sort_unstable_by_key(|&(band, _)| band);
         self.save_buckets(&changed)?;
+        // By the older ad, the key of the index that lands them all over the store; their own
+        // key, the new ad's id, is past every stored one.
+        self.template_links
+            .sort_unstable_by_key(|&(ad, other, _)| (other, ad));
+        let links: Vec<Row> = self
+            .template_links
+            .iter()
+            .map(|&(ad, other, similarity)| Row(vec![ad.into(), other.into(), similarity.into()]))
+            .collect();
+        self.db
+            .insert_rows("template_links", &["ad_id", "other", "similarity"], &links)?;
         let signatures: Vec<Row> = self
             .new_signatures
             .iter()
