@@ -57,12 +57,33 @@ struct Bucket {
 /// Keys per statement when many rows are read or deleted at once.
 const KEYS_PER_STATEMENT: usize = 256;
 
-/// `?1, ?2, …, ?n`, the placeholders of `n` values.
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The distinct `keys` that `read` does not hold yet, in order, each now entered in `read` with
+/// an empty value for the rows about to be read.
+fn unread<V: Default>(mut keys: Vec<i64>, read: &mut HashMap<i64, V>) -> Vec<i64> {
+    keys.sort_unstable();
+    keys.dedup();
+    keys.retain(|key| !read.contains_key(key));
+    for &key in &keys {
+        read.insert(key, V::default());
+    }
+    keys
+}
+
+/// Runs `select`, which ends with the column `keys` are matched against, as `… IN (?1, …)` for
+/// every [`KEYS_PER_STATEMENT`] keys, handing each row to `f`.
+fn each_in(
+    db: &dyn Db,
+    select: &str,
+    keys: &[i64],
+    f: &mut dyn FnMut(Row) -> Result<()>,
+) -> Result<()> {
+    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!("{select} IN ({})", marks.join(", "));
+        let values: Vec<Value> = chunk.iter().map(|&k| Value::Int(k)).collect();
+        db.each(&sql, &values, f)?;
+    }
+    Ok(())
 }
 
 impl<'c> Linker<'c> {
@@ -88,55 +109,36 @@ impl<'c> Linker<'c> {
     /// sorted keys also read each index page once. Optional: [`Linker::add`] reads what is
     /// missing.
     pub fn prefetch<'k>(&mut self, batch: impl IntoIterator<Item = &'k AdKeys>) -> Result<()> {
-        let mut bands: Vec<i64> = batch.into_iter().flat_map(AdKeys::bands).collect();
-        bands.sort_unstable();
-        bands.dedup();
-        bands.retain(|band| !self.buckets.contains_key(band));
-        for chunk in bands.chunks(KEYS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT band_key, ads FROM lsh_buckets WHERE band_key IN ({})",
-                placeholders(chunk.len())
-            );
-            let keys: Vec<Value> = chunk.iter().map(|&b| Value::Int(b)).collect();
-            for &band in chunk {
-                self.buckets.insert(band, Bucket::default());
-            }
-            self.db.each(&sql, &keys, &mut |r| {
-                let stored = buckets::from_text(&r.get::<String>(1)?)?;
-                let bucket = self.buckets.get_mut(&r.get(0)?).expect("asked for");
-                bucket.recent.clone_from(&stored);
-                bucket.stored = stored;
-                Ok(())
-            })?;
-        }
-        let mut candidates: Vec<i64> = bands
-            .iter()
-            .flat_map(|band| &self.buckets[band].stored)
-            .copied()
-            .collect();
-        candidates.sort_unstable();
-        candidates.dedup();
-        candidates.retain(|id| !self.signatures.contains_key(id));
-        for chunk in candidates.chunks(KEYS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT ad_id, signature FROM ad_signatures WHERE ad_id IN ({})",
-                placeholders(chunk.len())
-            );
-            let ids: Vec<Value> = chunk.iter().map(|&id| Value::Int(id)).collect();
-            for &id in chunk {
-                self.signatures.insert(id, Vec::new());
-            }
-            self.db.each(&sql, &ids, &mut |r| {
-                let id: i64 = r.get(0)?;
-                let signature = from_blob(&r.get::<Vec<u8>>(1)?);
-                self.signatures
-                    .get_mut(&id)
-                    .expect("asked for")
-                    .push(signature);
-                Ok(())
-            })?;
-        }
-        Ok(())
+        let bands = unread(
+            batch.into_iter().flat_map(AdKeys::bands).collect(),
+            &mut self.buckets,
+        );
+        let select = "SELECT band_key, ads FROM lsh_buckets WHERE band_key";
+        each_in(self.db, select, &bands, &mut |r| {
+            let stored = buckets::from_text(&r.get::<String>(1)?)?;
+            let bucket = self.buckets.get_mut(&r.get(0)?).expect("asked for");
+            bucket.recent.clone_from(&stored);
+            bucket.stored = stored;
+            Ok(())
+        })?;
+        let candidates = unread(
+            bands
+                .iter()
+                .flat_map(|band| &self.buckets[band].stored)
+                .copied()
+                .collect(),
+            &mut self.signatures,
+        );
+        let select = "SELECT ad_id, signature FROM ad_signatures WHERE ad_id";
+        each_in(self.db, select, &candidates, &mut |r| {
+            let signature = from_blob(&r.get::<Vec<u8>>(1)?);
+            let id: i64 = r.get(0)?;
+            self.signatures
+                .get_mut(&id)
+                .expect("asked for")
+                .push(signature);
+            Ok(())
+        })
     }
 
     /// Indexes one newly stored ad and links it to the stored ads it matches.
