@@ -54,7 +54,7 @@ struct Bucket {
     recent: Vec<i64>,
 }
 
-/// Keys per statement when many rows are read or deleted at once.
+/// Keys (or rows) per statement when many rows are read or written at once.
 const KEYS_PER_STATEMENT: usize = 256;
 
 /// The distinct `keys` that `read` does not hold yet, in order, each now entered in `read` with
