@@ -10,7 +10,7 @@
 //! languages), each re-posted many times with small edits: a few characters cut, a city name
 //! inserted, other numbers, a phone shared by every five re-posts — so every template has
 //! hundreds of near-duplicates, the hard case for LSH buckets. The store of part 2 is built once
-//! through `submit` (1,000,000 took 576 s with schema 8, 2,371 s with schema 6, 2026-11-23) and
+//! through `submit` (1,000,000 took 391 s with schema 8, 2,371 s with schema 6, 2026-11-23) and
 //! kept in `target/bench-link-store-N.db`; each run adds 3,000 fresh ads to it, printing wall
 //! time and the writer thread's CPU time (steadier on a shared machine). Whether the store's
 //! pages are in the page cache decides the wall time: run it two or three times.
