@@ -22,10 +22,8 @@ const CHECKPOINT_PAGES: i32 = 16_384;
 /// SQLite writes the log from its start again only when a write transaction begins with every
 /// frame copied. The thread's copies run beside a writer that keeps committing, so they never
 /// quite catch up: building a million-ad store grew the log to 10 GB. A checkpoint on the writer,
-/// between its transactions, copies what the thread left (a commit or two) and lets the next
-/// transaction start the log over. It does not wait: while the thread is copying it returns at
-/// once and the writer tries again after its next commit, so the log stays under about twice
-/// this (the thread's last copy takes a while).
+/// between its transactions, copies what the thread left (a commit or two; it first waits for a
+/// copy the thread is making) and lets the next transaction start the log over.
 const RESTART_PAGES: i32 = 2 * CHECKPOINT_PAGES;
 
 /// Bytes of a statement journal kept in memory before SQLite moves it to a temporary file.
@@ -73,6 +71,9 @@ pub struct SqliteDb {
 struct Checkpointer {
     path: PathBuf,
     running: Mutex<Option<(SyncSender<()>, JoinHandle<()>)>>,
+    /// Held by whoever of the thread and the writer is copying the log, so that the writer's
+    /// own checkpoint (past [`RESTART_PAGES`]) never finds the thread's in the way.
+    copying: Arc<Mutex<()>>,
 }
 
 impl Checkpointer {
@@ -80,7 +81,7 @@ impl Checkpointer {
     fn nudge(&self) -> bool {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         if running.is_none() {
-            *running = Self::start(&self.path).ok();
+            *running = Self::start(&self.path, Arc::clone(&self.copying)).ok();
         }
         match running.as_ref() {
             // A full channel means a checkpoint is already asked for.
@@ -92,19 +93,28 @@ impl Checkpointer {
         }
     }
 
-    fn start(path: &Path) -> Result<(SyncSender<()>, JoinHandle<()>)> {
+    fn start(path: &Path, copying: Arc<Mutex<()>>) -> Result<(SyncSender<()>, JoinHandle<()>)> {
         let conn = connect(path)?;
         let (wake, woken) = sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
             .name("wal-checkpoint".into())
             .spawn(move || {
                 while woken.recv().is_ok() {
+                    let _copying = copying.lock().unwrap_or_else(|e| e.into_inner());
                     // PASSIVE waits for no reader or writer: what it cannot copy now, the next
                     // one will. A failure leaves the log longer, never the data unsafe.
                     let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
                 }
             })?;
         Ok((wake, thread))
+    }
+
+    /// Checkpoints on the calling connection's thread, after the thread's copy if one is
+    /// running. Errors are dropped: this runs after a commit, which has happened whatever the
+    /// checkpoint does, and an error would only make COMMIT report a failure it did not have.
+    fn copy_here(&self, wal: &mut rusqlite::hooks::Wal) {
+        let _copying = self.copying.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = wal.checkpoint();
     }
 
     /// Lets a running checkpoint finish and ends the thread, closing its connection.
@@ -145,15 +155,12 @@ impl SqliteDb {
         let checkpointer = Arc::new(Checkpointer {
             path: path.to_path_buf(),
             running: Mutex::new(None),
+            copying: Arc::default(),
         });
         let on_commit = Arc::clone(&checkpointer);
         conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages| {
-            let inline =
-                pages >= RESTART_PAGES || (pages >= CHECKPOINT_PAGES && !on_commit.nudge());
-            if inline {
-                // The commit has happened whatever the checkpoint does: an error here would
-                // only make COMMIT report a failure it did not have.
-                let _ = wal.checkpoint();
+            if pages >= RESTART_PAGES || (pages >= CHECKPOINT_PAGES && !on_commit.nudge()) {
+                on_commit.copy_here(wal);
             }
             Ok(())
         }))?;
@@ -285,9 +292,9 @@ mod tests {
             db.script("COMMIT").unwrap();
             longest_log = longest_log.max(std::fs::metadata(&wal).unwrap().len());
         }
-        // A frame is a page and a 24-byte header. Past RESTART_PAGES, the writer's checkpoints
-        // return at once while the thread's last one copies up to RESTART_PAGES frames.
-        let bound = 2 * RESTART_PAGES as u64 * (4096 + 24);
+        // A frame is a page and a 24-byte header; the commit that crosses RESTART_PAGES is the
+        // last before the log starts over.
+        let bound = (RESTART_PAGES as u64 + 512) * (4096 + 24);
         assert!(
             longest_log <= bound,
             "the log grew to {longest_log} bytes of the {written} written (bound {bound})"
