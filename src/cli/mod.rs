@@ -236,9 +236,9 @@ enum SinkWork {
     Light,
     /// One core's worth, serially, on the critical path (the store's writer). Scoring runs on
     /// every core at a lower priority, so the writer gets a core whenever it has work and the
-    /// scoring takes the rest of the machine. A 100,000-ad submit: 9.3–9.9 s with one core kept
-    /// for the writer (which idled a third of the time), 8.3–9.1 s so; 22 s where every core
-    /// scored at the writer's priority, which left it two thirds of a core.
+    /// scoring takes the rest of the machine. A 100,000-ad submit took 8.3–9.6 s so, 9.3–10.1 s
+    /// with one core kept for the writer (which idled a third of the time), and 22 s when every
+    /// core scored at the writer's priority, which left it two thirds of a core.
     Serial,
 }
 
